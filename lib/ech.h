@@ -1,0 +1,52 @@
+/* ech.h - the public interface of libech, the Echostra core library.
+ *
+ * Include this one header; it pulls in each concept's header:
+ *   core/status.h   status codes, ech_strerror, error details
+ *   core/log.h      the diagnostics callback
+ *   core/arena.h    bump allocator for scratch memory
+ *   core/buf.h      growable byte buffer
+ *   core/mapfile.h  read-only file mappings
+ *   core/utf8.h     UTF-8 validation and coding
+ *   core/json.h     JSON output helpers over json-c
+ *   core/digest.h   SHA-256
+ *   gguf/types.h    ggml tensor types (block sizes, names)
+ *   gguf/gguf.h     validating GGUF reader
+ *   gguf/writer.h   GGUF v3 writer
+ *   gguf/summary.h  headline facts of a model
+ *   gguf/describe.h GGUF contents as JSON and text
+ *
+ * Conventions, everywhere: functions return ech_status (ECH_OK = 0); output
+ * parameters come last, then an optional ech_error * for a message.  Whoever
+ * allocates frees: a function that returns memory the caller must release
+ * says so, and names the function to release it with; every other pointer
+ * is borrowed from the object it came from and lives as long as that object.
+ * The library never prints, exits or aborts on bad input.
+ */
+#ifndef ECH_H
+#define ECH_H
+
+#include "core/status.h"
+#include "core/log.h"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/mapfile.h"
+#include "core/utf8.h"
+#include "core/json.h"
+#include "core/digest.h"
+#include "gguf/types.h"
+#include "gguf/gguf.h"
+#include "gguf/writer.h"
+#include "gguf/summary.h"
+#include "gguf/describe.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The library's version ("0.1.0"); a static string. */
+const char *ech_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
