@@ -40,6 +40,10 @@ json_object *ech_json_string(const char *s, size_t n)
 
 char *ech_format_float(float v, char *buf, size_t n)
 {
+    if (fabsf(v) < 1e15f && v == (float)(int64_t)v && !(v == 0 && signbit(v))) {
+        snprintf(buf, n, "%.0f", (double)v);   /* 500000, not 5e+05 */
+        return buf;
+    }
     for (int prec = 1; prec <= 9; prec++) {
         snprintf(buf, n, "%.*g", prec, (double)v);
         if (strtof(buf, NULL) == v || v != v)
@@ -50,6 +54,10 @@ char *ech_format_float(float v, char *buf, size_t n)
 
 char *ech_format_double(double v, char *buf, size_t n)
 {
+    if (fabs(v) < 1e15 && v == (double)(int64_t)v && !(v == 0 && signbit(v))) {
+        snprintf(buf, n, "%.0f", v);
+        return buf;
+    }
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(buf, n, "%.*g", prec, v);
         if (strtod(buf, NULL) == v || v != v)
@@ -58,20 +66,32 @@ char *ech_format_double(double v, char *buf, size_t n)
     return buf;
 }
 
+/* "-0" or "3" would read back as integers (losing -0.0); keep a float
+ * looking like one. */
+static void floatify(char *buf, size_t n)
+{
+    if (!strpbrk(buf, ".e") && strlen(buf) + 3 <= n)
+        strcat(buf, ".0");
+}
+
 json_object *ech_json_float(float v)
 {
     if (!isfinite(v))
         return NULL;   /* json-c treats a NULL member as null */
-    char buf[32];
-    return json_object_new_double_s((double)v, ech_format_float(v, buf, sizeof buf));
+    char buf[40];
+    ech_format_float(v, buf, sizeof buf);
+    floatify(buf, sizeof buf);
+    return json_object_new_double_s((double)v, buf);
 }
 
 json_object *ech_json_double(double v)
 {
     if (!isfinite(v))
         return NULL;
-    char buf[40];
-    return json_object_new_double_s(v, ech_format_double(v, buf, sizeof buf));
+    char buf[48];
+    ech_format_double(v, buf, sizeof buf);
+    floatify(buf, sizeof buf);
+    return json_object_new_double_s(v, buf);
 }
 
 json_object *ech_json_u64(uint64_t v)

@@ -126,6 +126,12 @@ static void test_json(void)
     is_str(ech_json_line(j), "0.1", "0.1 printed as 0.1");
     json_object_put(j);
     ok(ech_json_float(1.0f / 0.0f) == NULL, "infinity becomes null");
+    j = ech_json_float(-0.0f);
+    is_str(ech_json_line(j), "-0.0", "negative zero stays a float");
+    json_object_put(j);
+    j = ech_json_double(3.0);
+    is_str(ech_json_line(j), "3.0", "whole numbers keep a decimal point");
+    json_object_put(j);
     j = ech_json_string("a\xFF" "b/", 4);
     is_str(ech_json_line(j), "\"a\xEF\xBF\xBD" "b/\"", "invalid UTF-8 replaced, no slash escape");
     json_object_put(j);

@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ech.h"
 #include "tap.h"
@@ -444,11 +445,118 @@ static void test_shared(void)
         tap_skip(1, "no GGUF files under ECH_SHARED");
 }
 
+/* Walk every value and tensor of a parsed file the way a consumer would. */
+static void walk(const ech_gguf *g)
+{
+    for (size_t i = 0; i < ech_gguf_n_kv(g); i++) {
+        json_object *j = ech_gguf_kv_to_json(ech_gguf_kv_at(g, i), 16);
+        json_object_put(j);
+        char *t = ech_gguf_value_to_text(&ech_gguf_kv_at(g, i)->value, 8, 60);
+        free(t);
+    }
+    ech_model_summary s;
+    ech_gguf_summarize(g, &s);
+    for (size_t i = 0; i < ech_gguf_n_tensors(g); i++) {
+        const ech_gguf_tensor *t = ech_gguf_tensor_at(g, i);
+        volatile uint8_t sink = 0;
+        if (t->nbytes)
+            sink ^= ((const uint8_t *)t->data)[0] ^ ((const uint8_t *)t->data)[t->nbytes - 1];
+        (void)sink;
+    }
+}
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static uint64_t rng(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+/* Truncate at every offset of the header region (and a sample of the data):
+ * each prefix must be refused with a message.  Then flip random bytes in the
+ * header (fixed seed): parsing may succeed or fail, but never misbehaves
+ * (the sanitizer build turns misbehaviour into a crash). */
+static void robust_file(const char *path, size_t max_every)
+{
+    ech_mapfile mf;
+    ech_error e;
+    ech_gguf *g;
+    if (ech_mapfile_open(&mf, path, &e) != ECH_OK || ech_gguf_parse(mf.data, mf.size, &g, &e) != ECH_OK) {
+        ok(0, "open %s", path);
+        return;
+    }
+    size_t header = (size_t)ech_gguf_data_offset(g);
+    ech_gguf_close(g);
+    if (header > mf.size)
+        header = mf.size;
+    uint8_t *copy = malloc(mf.size);
+    int bad = 0, tried = 0;
+    size_t step = header > max_every ? header / max_every : 1;
+    for (size_t n = 0; n < mf.size; n += (n < header ? step : (mf.size - header) / 64 + 1)) {
+        /* a private copy of exactly n bytes, so ASan sees any overread */
+        uint8_t *p = malloc(n ? n : 1);
+        memcpy(p, mf.data, n);
+        ech_status st = ech_gguf_parse(p, n, &g, &e);
+        tried++;
+        if (st == ECH_OK || e.msg[0] == 0) {
+            if (bad++ < 3)
+                printf("#   prefix %zu of %s: %s\n", n, path, st == ECH_OK ? "accepted" : "no message");
+            ech_gguf_close(g);
+        }
+        free(p);
+    }
+    ok(bad == 0, "%d truncations of %s refused with a message", tried, path);
+    int accepted = 0;
+    memcpy(copy, mf.data, mf.size);
+    for (int i = 0; i < 3000 && header; i++) {
+        size_t at[4];
+        uint8_t was[4];
+        int flips = 1 + (int)(rng() % 4);
+        for (int f = 0; f < flips; f++) {
+            at[f] = rng() % header;
+            was[f] = copy[at[f]];
+            copy[at[f]] ^= (uint8_t)(1u << (rng() % 8));
+        }
+        if (ech_gguf_parse(copy, mf.size, &g, &e) == ECH_OK) {
+            accepted++;
+            walk(g);
+            ech_gguf_close(g);
+        }
+        for (int f = flips - 1; f >= 0; f--)
+            copy[at[f]] = was[f];
+    }
+    ok(1, "3000 random header corruptions of %s survived (%d still valid)", path, accepted);
+    free(copy);
+    ech_mapfile_close(&mf);
+}
+
+static void test_robust(void)
+{
+    const char *shared = getenv("ECH_SHARED");
+    if (!shared) {
+        tap_skip(1, "ECH_SHARED not set");
+        return;
+    }
+    const char *files[] = {"models/stories260K.gguf", "models/llama-2-tiny-random.gguf",
+                           "models/ref/mini-llama-Q4_K_M.gguf", "vocab/ggml-vocab-bert-bge.gguf"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", shared, files[i]);
+        if (access(path, R_OK) == 0)
+            robust_file(path, i == 0 ? SIZE_MAX : 3000);
+        else
+            tap_skip(2, files[i]);
+    }
+}
+
 int main(void)
 {
     test_types();
     test_writer_reader();
     test_hostile();
     test_shared();
+    test_robust();
     return done_testing();
 }
