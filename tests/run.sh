@@ -15,6 +15,14 @@
 : "${ECH_BUILD:=$(pwd)}"
 : "${ECH_SRC:=$(cd "$(dirname "$0")/.." && pwd)}"
 export ECH_BUILD ECH_SRC
+# tests run in scratch directories: make a relative ECH_SHARED absolute
+if [ -n "${ECH_SHARED:-}" ]; then
+	case $ECH_SHARED in
+	/*) ;;
+	*) ECH_SHARED=$(cd "$ECH_SHARED" 2>/dev/null && pwd) || ECH_SHARED= ;;
+	esac
+	export ECH_SHARED
+fi
 logdir="$ECH_BUILD/tests/logs"
 mkdir -p "$logdir"
 rm -f "$logdir"/*.log "$logdir"/*.res
