@@ -21,7 +21,7 @@ test_expect_success 'installed: tools, library, header, pkg-config, man pages' '
 '
 test_expect_success 'the example program builds against the installed library and runs' '
 	export PKG_CONFIG_PATH="$root$prefix/lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$root" &&
-	${CC:-cc} "$ECH_SRC/share/examples/gguf-tensors.c" $(pkg-config --cflags --libs libech) -o ex &&
+	${CC:-cc} $ECH_SAN_CFLAGS "$ECH_SRC/share/examples/gguf-tensors.c" $(pkg-config --cflags --libs libech) -o ex &&
 	mkgguf m.gguf &&
 	LD_LIBRARY_PATH="$root$prefix/lib" ./ex m.gguf >out &&
 	grep -q "^llama, 33 tensors" out && grep -q "blk.0.Q4_K.weight *Q4_K *864 bytes" out

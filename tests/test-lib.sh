@@ -52,6 +52,7 @@ test_skip() {
 skip_all() {
 	say "ok 1 # SKIP $1"
 	say "1..1"
+	cd "$ECH_BUILD" && rm -rf "$TEST_DIR"
 	exit 0
 }
 
@@ -72,7 +73,12 @@ expect_exit() {
 PYTHON3=${PYTHON3:-python3}
 have_python() { command -v "$PYTHON3" >/dev/null 2>&1; }
 
+# test_done: print the plan; a passing test leaves no scratch behind
 test_done() {
 	say "1..$test_count"
-	[ "$test_failed" -eq 0 ]
+	if [ "$test_failed" -eq 0 ]; then
+		cd "$ECH_BUILD" && rm -rf "$TEST_DIR"
+		return 0
+	fi
+	return 1
 }
