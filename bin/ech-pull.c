@@ -88,13 +88,15 @@ static int on_progress(void *user, uint64_t done, uint64_t total)
     if (!p->draw)
         return 0;
     double t = now_s();
-    if (!p->started) {
+    if (!p->started || done < p->first_done) {   /* first call, or restarted from zero */
         p->started = t;
         p->first_done = done;
     }
     if (p->drawn && t - p->last < 0.1 && !(total && done >= total))
         return 0;
     p->last = t;
+    if (total && done > total)
+        total = done;
 
     char have[32], all[32] = "?", rate[32] = "", eta[32] = "";
     human_bytes((double)done, have, sizeof have);

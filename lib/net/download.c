@@ -499,6 +499,8 @@ static ech_status run_transfer(CURL *curl, transfer *t, struct curl_slist *heade
     SET(CURLOPT_LOW_SPEED_LIMIT, (long)LOW_SPEED_LIMIT_BPS);
     SET(CURLOPT_LOW_SPEED_TIME, slow_s);
     SET(CURLOPT_NOSIGNAL, 1L);   /* a library must not touch signal handlers */
+    /* A proxy's "200 Connection established" would pass for the answer. */
+    SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     SET(CURLOPT_HTTPHEADER, headers);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, t);
@@ -605,9 +607,9 @@ ech_status ech_download(const ech_download_opts *o, ech_download_result *res, ec
         ech_buf_free(&part);
         return s;
     }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        s = ech_error_set(err, ECH_ERR_IO, "%s: %s", part.data,
-                          errno == EWOULDBLOCK ? "another download is writing this file" : strerror(errno));
+    /* Only contention is fatal: some network file systems cannot lock. */
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+        s = ech_error_set(err, ECH_ERR_IO, "%s: another download is writing this file", part.data);
         close(fd);
         ech_buf_free(&part);
         return s;
