@@ -250,6 +250,7 @@ typedef struct transfer {
 
     /* Why a callback stopped the transfer (checked before curl's code). */
     enum { STOP_NONE, STOP_HTTP, STOP_CANCEL, STOP_ERROR, STOP_COMPLETE, STOP_RETRY } stop;
+    ech_status stop_code;       /* for STOP_ERROR; err may be NULL */
 } transfer;
 
 static ech_status truncate_part(transfer *t)
@@ -280,7 +281,7 @@ static int begin_body(transfer *t)
     }
     if (t->status == 206) {
         if (!t->has_range || t->range_start != t->offset) {
-            ech_error_set(t->err, ECH_ERR_NET, "%s: server resumed at the wrong offset", url);
+            t->stop_code = ech_error_set(t->err, ECH_ERR_NET, "%s: server resumed at the wrong offset", url);
             t->stop = STOP_ERROR;
             return 0;
         }
@@ -288,7 +289,7 @@ static int begin_body(transfer *t)
     } else if (t->status == 200) {
         if (t->offset > 0) {   /* Range ignored: the body is the whole file */
             if (truncate_part(t) != ECH_OK) {
-                ech_error_set(t->err, ECH_ERR_IO, "%s.part: %s", t->o->dest, strerror(errno));
+                t->stop_code = ech_error_set(t->err, ECH_ERR_IO, "%s.part: %s", t->o->dest, strerror(errno));
                 t->stop = STOP_ERROR;
                 return 0;
             }
@@ -296,7 +297,7 @@ static int begin_body(transfer *t)
         }
         t->total = t->has_length ? t->length : 0;
     } else {
-        ech_error_set(t->err, ECH_ERR_HTTP, "%s: unexpected HTTP %ld", url, t->status);
+        t->stop_code = ech_error_set(t->err, ECH_ERR_HTTP, "%s: unexpected HTTP %ld", url, t->status);
         t->stop = STOP_ERROR;
         return 0;
     }
@@ -410,7 +411,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
     if (!t->final)   /* a body without a final response: refuse it */
         return 0;
     if (write_all(t->fd, data, len) != ECH_OK) {
-        ech_error_set(t->err, ECH_ERR_IO, "%s.part: %s", t->o->dest, strerror(errno));
+        t->stop_code = ech_error_set(t->err, ECH_ERR_IO, "%s.part: %s", t->o->dest, strerror(errno));
         t->stop = STOP_ERROR;
         return 0;
     }
@@ -526,7 +527,7 @@ static ech_status run_transfer(CURL *curl, transfer *t, struct curl_slist *heade
     case STOP_CANCEL:
         return ech_error_set(err, ECH_ERR_CANCELED, "%s: canceled", o->url);
     case STOP_ERROR:
-        return err ? err->code : ECH_ERR_NET;
+        return t->stop_code;
     case STOP_HTTP:
         return ech_error_set(err, ECH_ERR_HTTP, "%s: HTTP %ld%s%s", o->url, t->status,
                              t->reason[0] ? " " : "", t->reason);
