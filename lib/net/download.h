@@ -40,7 +40,9 @@ typedef struct ech_download_result {
     int verified;                  /* 1 if checked against a caller or server digest */
 } ech_download_result;
 
-/* Download `o->url` to `o->dest`.  ECH_ERR_HTTP for an HTTP error status (the
+/* Download `o->url` to `o->dest`, creating its missing parent directories.
+ * Redirects are followed (at most 10, http and https only); the bearer token
+ * is not sent on to another host.  ECH_ERR_HTTP for an HTTP error status (the
  * message names it), ECH_ERR_NET for transport failures, ECH_ERR_CHECKSUM for
  * a digest mismatch, ECH_ERR_CANCELED if the progress callback stopped it. */
 ech_status ech_download(const ech_download_opts *o, ech_download_result *res, ech_error *err);
@@ -56,7 +58,8 @@ ech_status ech_models_dir(char **out, ech_error *err);
  *                          cached as DIR/hf/OWNER/REPO/PATH
  *   http(s)://HOST/...  -> itself, cached as DIR/HOST/<last path segment>
  * `revision` NULL means "main".  Components with "..", empty names or
- * control characters are refused (ECH_ERR_INVALID). */
+ * control characters are refused (ECH_ERR_INVALID).  `models_dir` NULL means
+ * ech_models_dir(); `dest` may be NULL when only the URL is wanted. */
 ech_status ech_model_ref_resolve(const char *ref, const char *revision, const char *models_dir,
                                  char **url, char **dest, ech_error *err);
 
