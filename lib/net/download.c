@@ -881,7 +881,13 @@ static ech_status resolve_hub(const char *spec, const char *revision, const char
         size_t dir_len = strlen(models_dir);
         while (dir_len > 1 && models_dir[dir_len - 1] == '/')
             dir_len--;
-        if (ech_buf_append(&d, models_dir, dir_len) || ech_buf_puts(&d, "/hf/") || ech_buf_puts(&d, spec))
+        /* main lives at hf/OWNER/REPO/PATH; any other revision gets its own
+         * tree, hf/OWNER/REPO@REV/PATH, so revisions never satisfy each other */
+        int is_main = strcmp(revision, "main") == 0;
+        if (ech_buf_append(&d, models_dir, dir_len) || ech_buf_puts(&d, "/hf/") ||
+            ech_buf_append(&d, spec, owner_len + 1 + repo_len) ||
+            (!is_main && (ech_buf_putc(&d, '@') || put_encoded(&d, revision, strlen(revision), 0))) ||
+            ech_buf_putc(&d, '/') || ech_buf_puts(&d, file))
             s = ECH_ERR_NOMEM;
     }
     if (s != ECH_OK) {

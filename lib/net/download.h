@@ -55,7 +55,9 @@ ech_status ech_models_dir(char **out, ech_error *err);
  * caller frees them):
  *   hf:OWNER/REPO/PATH  -> $ECH_HF_ENDPOINT (default https://huggingface.co)
  *                          /OWNER/REPO/resolve/REVISION/PATH,
- *                          cached as DIR/hf/OWNER/REPO/PATH
+ *                          cached as DIR/hf/OWNER/REPO/PATH (REVISION main)
+ *                          or DIR/hf/OWNER/REPO@REVISION/PATH (others, with
+ *                          '/' in REVISION written %2F)
  *   http(s)://HOST/...  -> itself, cached as DIR/HOST/<last path segment>
  * `revision` NULL means "main".  Components with "..", empty names or
  * control characters are refused (ECH_ERR_INVALID).  `models_dir` NULL means

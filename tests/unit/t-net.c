@@ -72,8 +72,10 @@ static void test_resolve(void)
                   "https://huggingface.co/owner/repo/resolve/main/model.Q4_K_M.gguf",
                   "/cache/hf/owner/repo/model.Q4_K_M.gguf");
     check_resolve("hf:o/r/sub dir/m+1.gguf", "v1.0",
-                  "https://huggingface.co/o/r/resolve/v1.0/sub%20dir/m%2B1.gguf", "/cache/hf/o/r/sub dir/m+1.gguf");
+                  "https://huggingface.co/o/r/resolve/v1.0/sub%20dir/m%2B1.gguf", "/cache/hf/o/r@v1.0/sub dir/m+1.gguf");
     check_resolve("hf:o/r/m.gguf", "refs/pr/1", "https://huggingface.co/o/r/resolve/refs%2Fpr%2F1/m.gguf",
+                  "/cache/hf/o/r@refs%2Fpr%2F1/m.gguf");
+    check_resolve("hf:o/r/m.gguf", "main", "https://huggingface.co/o/r/resolve/main/m.gguf",
                   "/cache/hf/o/r/m.gguf");
     setenv("ECH_HF_ENDPOINT", "http://127.0.0.1:8080/", 1);
     check_resolve("hf:o/r/m.gguf", NULL, "http://127.0.0.1:8080/o/r/resolve/main/m.gguf", "/cache/hf/o/r/m.gguf");
