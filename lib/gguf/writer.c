@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/arena.h"
+#include "core/buf.h"
 
 typedef struct wkv {
     const char *key;
@@ -255,8 +256,7 @@ typedef struct sink {
     ech_status (*write)(struct sink *s, const void *p, size_t n);
     uint64_t pos;
     FILE *fp;             /* file sink */
-    uint8_t *buf;         /* memory sink */
-    size_t cap;
+    ech_buf mem;          /* memory sink */
 } sink;
 
 static ech_status out(sink *s, const void *p, size_t n)
@@ -377,21 +377,7 @@ static ech_status file_write(sink *s, const void *p, size_t n)
 
 static ech_status mem_write(sink *s, const void *p, size_t n)
 {
-    if (n > SIZE_MAX - s->pos)
-        return ECH_ERR_RANGE;
-    size_t need = (size_t)s->pos + n;
-    if (need > s->cap) {
-        size_t nc = s->cap ? s->cap : 4096;
-        while (nc < need)
-            nc = nc > SIZE_MAX / 2 ? need : nc * 2;
-        uint8_t *nb = realloc(s->buf, nc);
-        if (!nb)
-            return ECH_ERR_NOMEM;
-        s->buf = nb;
-        s->cap = nc;
-    }
-    memcpy(s->buf + s->pos, p, n);
-    return ECH_OK;
+    return ech_buf_append(&s->mem, p, n);
 }
 
 ech_status ech_gguf_writer_write_mem(ech_gguf_writer *w, uint8_t **buf, size_t *size, ech_error *err)
@@ -399,11 +385,11 @@ ech_status ech_gguf_writer_write_mem(ech_gguf_writer *w, uint8_t **buf, size_t *
     sink s = {.write = mem_write};
     ech_status st = write_all(w, &s);
     if (st != ECH_OK) {
-        free(s.buf);
+        ech_buf_free(&s.mem);
         return ech_error_set(err, st, "writing GGUF to memory: %s", ech_strerror(st));
     }
-    *buf = s.buf;
-    *size = (size_t)s.pos;
+    *size = s.mem.len;
+    *buf = (uint8_t *)ech_buf_steal(&s.mem);
     return ECH_OK;
 }
 
