@@ -14,6 +14,7 @@
  *   gguf/writer.h   GGUF v3 writer
  *   gguf/summary.h  headline facts of a model
  *   gguf/describe.h GGUF contents as JSON and text
+ *   tok/tokenizer.h text <-> token ids (SPM, BPE, WordPiece), streaming detokenizer
  *
  * Conventions, everywhere: functions return ech_status (ECH_OK = 0); output
  * parameters come last, then an optional ech_error * for a message.  Whoever
@@ -38,6 +39,7 @@
 #include "gguf/writer.h"
 #include "gguf/summary.h"
 #include "gguf/describe.h"
+#include "tok/tokenizer.h"
 
 #ifdef __cplusplus
 extern "C" {
