@@ -135,7 +135,7 @@ def main():
     out(" *\n * Source: Unicode Character Database, Unicode %s (UnicodeData.txt).\n" % version(ucd_dir))
     out(" * %d flag blocks of %d, %d lowercase pairs, %d NFD first-code-point pairs.\n */\n"
         % (len(blocks), BLOCK, len(lower), len(nfd)))
-    out('#include "tok/unicode.h"\n\n')
+    out('#include "config.h"\n\n#include "tok/unicode.h"\n\n')
     out("const char ech_unicode_version[] = \"%s\";\n\n" % version(ucd_dir))
     out("const uint16_t ech_ucd_stage1[%d] = {\n" % len(stage1))
     for i in range(0, len(stage1), 16):

@@ -7,6 +7,8 @@
  * are looked up by id pair, so the hot loop never hashes strings.  With
  * ignore_merges (Llama 3) a word that is itself a token is taken whole.
  */
+#include "config.h"
+
 #include "tok/session.h"
 
 #include <stdlib.h>

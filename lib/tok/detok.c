@@ -7,6 +7,8 @@
  * SPM put a "▁" in front of the text and after every special token, and
  * WordPiece in front of every word, so that space goes again.
  */
+#include "config.h"
+
 #include "tok/vocab.h"
 
 #include "core/utf8.h"

@@ -12,6 +12,8 @@
  * trick gives the same classes), and in the expressions written with literal
  * code point ranges, non-ASCII whitespace reads as U+000B first.
  */
+#include "config.h"
+
 #include "tok/pretok.h"
 
 #include <stdlib.h>

@@ -6,6 +6,8 @@
  * a token goes out as byte tokens <0xNN>.  Stale queue entries (a side
  * already merged elsewhere) are recognised by their recorded size.
  */
+#include "config.h"
+
 #include "tok/session.h"
 
 #include <stdlib.h>

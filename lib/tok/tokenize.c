@@ -1,7 +1,8 @@
 /* tokenize.c - ech_tokenize: special-token partition, then SPM, BPE or WPM
  * on each stretch of plain text, with BOS/EOS (CLS/SEP) as the vocab says.
  */
-#define _GNU_SOURCE   /* memmem */
+#include "config.h"   /* _GNU_SOURCE for memmem */
+
 #include "tok/session.h"
 
 #include <stdlib.h>

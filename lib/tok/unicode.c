@@ -1,4 +1,6 @@
 /* unicode.c - lookups over the generated Unicode tables. */
+#include "config.h"
+
 #include "tok/unicode.h"
 
 static uint32_t pair_lookup(const uint32_t (*pairs)[2], size_t n, uint32_t cp)

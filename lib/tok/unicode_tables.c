@@ -3,6 +3,8 @@
  * Source: Unicode Character Database, Unicode 15.0.0 (UnicodeData.txt).
  * 236 flag blocks of 128, 1433 lowercase pairs, 2061 NFD first-code-point pairs.
  */
+#include "config.h"
+
 #include "tok/unicode.h"
 
 const char ech_unicode_version[] = "15.0.0";

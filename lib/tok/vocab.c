@@ -5,6 +5,8 @@
  * model, add_bos per pre-tokenizer, end-of-generation tokens found by their
  * text) are llama.cpp's, since they decide which ids come out.
  */
+#include "config.h"
+
 #include "tok/vocab.h"
 
 #include <stdio.h>

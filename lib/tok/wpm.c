@@ -8,6 +8,8 @@
  * "##" continuations are stored without a mark), is covered greedily by the
  * longest tokens; a word that cannot be covered becomes [UNK].
  */
+#include "config.h"
+
 #include "tok/session.h"
 
 #include <string.h>

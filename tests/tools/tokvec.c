@@ -1,6 +1,6 @@
 /* tokvec - check a vocabulary against llama.cpp-style test vectors.
  *
- *   tokvec VOCAB.gguf FILE.inp FILE.out [--parse-special] [--add-special]
+ *   tokvec VOCAB.gguf FILE.inp FILE.out [--parse-special] [--add-special] [--roundtrip]
  *
  * FILE.inp holds test strings, each followed by "\n__ggml_vocab_test__\n";
  * FILE.out the expected ids, one line per string, each id preceded by a
@@ -8,7 +8,8 @@
  * special tokens added, special-token text read as plain text), compares,
  * and detokenizes the expected ids to check the round trip.  Prints one line
  *   VOCAB: N/M ids match, K/M decode to the input
- * then the failures; exits 0 when every id list matches.
+ * then the failures; exits 0 when every id list matches (and, with
+ * --roundtrip, every expected list decodes back to its input).
  */
 #include "config.h"
 
@@ -51,15 +52,18 @@ static void print_escaped(const char *s, size_t n)
 int main(int argc, char **argv)
 {
     if (argc < 4) {
-        fprintf(stderr, "usage: tokvec VOCAB.gguf FILE.inp FILE.out [--parse-special] [--add-special]\n");
+        fprintf(stderr, "usage: tokvec VOCAB.gguf FILE.inp FILE.out [--parse-special] [--add-special] [--roundtrip]\n");
         return 2;
     }
     unsigned flags = 0;
+    int roundtrip = 0;
     for (int i = 4; i < argc; i++) {
         if (!strcmp(argv[i], "--parse-special"))
             flags |= ECH_TOKENIZE_PARSE_SPECIAL;
         else if (!strcmp(argv[i], "--add-special"))
             flags |= ECH_TOKENIZE_ADD_SPECIAL;
+        else if (!strcmp(argv[i], "--roundtrip"))
+            roundtrip = 1;
     }
     ech_tokenizer *tk;
     ech_error err;
@@ -132,9 +136,9 @@ int main(int argc, char **argv)
     }
     printf("%s: %zu/%zu ids match, %zu/%zu decode to the input\n", name, n_match, n_cases, n_round,
            n_cases);
-    if (getenv("TOKVEC_VERBOSE") && report.len)
+    if ((getenv("TOKVEC_VERBOSE") || (roundtrip && n_round != n_cases)) && report.len)
         fputs(report.data, stdout);
-    int rc = n_match == n_cases && n_cases > 0 ? 0 : 1;
+    int rc = n_match == n_cases && n_cases > 0 && (!roundtrip || n_round == n_cases) ? 0 : 1;
     ech_buf_free(&report);
     ech_buf_free(&text);
     ech_tokens_free(&ids);
