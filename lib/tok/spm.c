@@ -38,45 +38,23 @@ static size_t lead_len(unsigned char c)
     return len[c >> 4];
 }
 
-ech_status tok_spm(tok_session *s, const char *text, size_t len, int space_prefix)
+/* Merge and emit the symbols of buf[from, to). */
+static ech_status spm_run(tok_session *s, size_t from, size_t to)
 {
     const ech_tokenizer *tk = s->tk;
-    /* escape: optional leading space, then every ' ' becomes U+2581 */
-    size_t spaces = space_prefix ? 1 : 0;
-    for (size_t i = 0; i < len; i++)
-        spaces += text[i] == ' ';
-    size_t n = len + (space_prefix ? 1 : 0) + spaces * 2;
-    if (n >= UINT32_MAX / 2 || tok_reserve((void **)&s->buf, &s->cap_buf, n + 1, 1))
-        return ECH_ERR_NOMEM;
-    size_t w = 0;
-    if (space_prefix) {
-        memcpy(s->buf, "\xe2\x96\x81", 3);
-        w = 3;
-    }
-    for (size_t i = 0; i < len; i++) {
-        if (text[i] == ' ') {
-            memcpy(s->buf + w, "\xe2\x96\x81", 3);
-            w += 3;
-        } else {
-            s->buf[w++] = text[i];
-        }
-    }
-    if (w == 0)
-        return ECH_OK;
-
-    if (tok_reserve((void **)&s->sym, &s->cap_sym, w, sizeof *s->sym))
-        return ECH_ERR_NOMEM;
     int32_t n_sym = 0;
-    for (size_t off = 0; off < w;) {
+    for (size_t off = from; off < to;) {
         size_t l = lead_len((unsigned char)s->buf[off]);
-        if (l > w - off)
-            l = w - off;
+        if (l > to - off)
+            l = to - off;
         s->sym[n_sym] = (tok_sym){n_sym - 1, -1, (uint32_t)off, (uint32_t)l, -1};
         if (n_sym > 0)
             s->sym[n_sym - 1].next = n_sym;
         n_sym++;
         off += l;
     }
+    if (n_sym == 0)
+        return ECH_OK;
 
     s->n_heap = 0;
     for (int32_t i = 1; i < n_sym; i++)
@@ -115,4 +93,59 @@ ech_status tok_spm(tok_session *s, const char *text, size_t len, int space_prefi
         }
     }
     return ECH_OK;
+}
+
+static int is_mark(const char *p, size_t avail)
+{
+    return avail >= 3 && memcmp(p, "\xe2\x96\x81", 3) == 0;
+}
+
+ech_status tok_spm(tok_session *s, const char *text, size_t len, int space_prefix)
+{
+    /* escape: optional leading space, then every ' ' becomes U+2581 */
+    size_t spaces = space_prefix ? 1 : 0;
+    for (size_t i = 0; i < len; i++)
+        spaces += text[i] == ' ';
+    size_t n = len + (space_prefix ? 1 : 0) + spaces * 2;
+    if (n >= UINT32_MAX / 2 || tok_reserve((void **)&s->buf, &s->cap_buf, n + 1, 1))
+        return ECH_ERR_NOMEM;
+    size_t w = 0;
+    if (space_prefix) {
+        memcpy(s->buf, "\xe2\x96\x81", 3);
+        w = 3;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == ' ') {
+            memcpy(s->buf + w, "\xe2\x96\x81", 3);
+            w += 3;
+        } else {
+            s->buf[w++] = text[i];
+        }
+    }
+    if (tok_reserve((void **)&s->sym, &s->cap_sym, w + 1, sizeof *s->sym))
+        return ECH_ERR_NOMEM;
+    if (!s->tk->spm_split_words)
+        return spm_run(s, 0, w);
+
+    /* The same symbols as one run over the whole text, cut where a "▁"
+     * symbol follows a symbol that is not "▁": no token spans such a cut
+     * (checked at load), so the merges on either side are independent and
+     * come out in the same order; the queues stay small. */
+    size_t chunk = 0;
+    int prev_mark = 0;
+    for (size_t off = 0; off < w;) {
+        size_t l = lead_len((unsigned char)s->buf[off]);
+        if (l > w - off)
+            l = w - off;
+        int mark = l == 3 && is_mark(s->buf + off, w - off);
+        if (mark && !prev_mark && off > chunk) {
+            ech_status st = spm_run(s, chunk, off);
+            if (st)
+                return st;
+            chunk = off;
+        }
+        prev_mark = mark;
+        off += l;
+    }
+    return spm_run(s, chunk, w);
 }

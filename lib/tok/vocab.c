@@ -281,6 +281,23 @@ static ech_status make_piece(ech_tokenizer *tk, ech_token id)
     return ECH_OK;
 }
 
+/* SPM merges may be run word by word (a "word" starting at a "▁" that follows
+ * something else) when no token could span such a start: no token has a "▁"
+ * preceded by anything but a run of "▁" from its own start. */
+static bool spm_words_are_independent(const ech_tokenizer *tk)
+{
+    for (uint32_t i = 0; i < tk->n_vocab; i++) {
+        ech_str t = tk->text[i];
+        size_t lead = 0;
+        while (lead + 3 <= t.len && memcmp(t.ptr + lead, SPACE_MARK, 3) == 0)
+            lead += 3;
+        for (size_t k = lead + 1; k + 3 <= t.len; k++)
+            if (memcmp(t.ptr + k, SPACE_MARK, 3) == 0)
+                return false;
+    }
+    return true;
+}
+
 /* ---- special tokens --------------------------------------------------------- */
 
 static void read_id(const ech_gguf *g, const char *key, uint32_t n_vocab, ech_token *id)
@@ -296,24 +313,18 @@ static bool text_is(const ech_str *t, const char *s)
     return t->len == n && memcmp(t->ptr, s, n) == 0;
 }
 
-static bool text_is_any(const ech_str *t, const char *const *list)
-{
-    for (; *list; list++)
-        if (text_is(t, *list))
-            return true;
-    return false;
-}
-
-/* If *id is unset, take the first token (by id) whose text is in `names`,
- * and make it a control token. */
+/* If *id is unset, take the token whose text is the first of `names` the
+ * vocab has, and make it a control token.  (llama.cpp takes whichever its
+ * hash map yields first; vocabs have at most one of each list.) */
 static void find_by_text(ech_tokenizer *tk, ech_token *id, const char *const *names)
 {
     if (*id != ECH_TOKEN_NULL)
         return;
-    for (uint32_t i = 0; i < tk->n_vocab; i++) {
-        if (text_is_any(&tk->text[i], names)) {
-            *id = (ech_token)i;
-            tk->type[i] = ECH_TOKEN_CONTROL;
+    for (; *names; names++) {
+        ech_token t = tok_lookup(tk, *names, strlen(*names));
+        if (t != ECH_TOKEN_NULL) {
+            *id = t;
+            tk->type[t] = ECH_TOKEN_CONTROL;
             return;
         }
     }
@@ -383,10 +394,11 @@ static void setup_specials(ech_tokenizer *tk, const ech_gguf *g)
     mark_eog(tk, sp->fim_pad);
     mark_eog(tk, sp->fim_rep);
     mark_eog(tk, sp->fim_sep);
-    for (uint32_t i = 0; i < n; i++) {
-        if (text_is_any(&tk->text[i], eog_names)) {
-            tk->eog[i] = 1;
-            tk->type[i] = ECH_TOKEN_CONTROL;
+    for (const char *const *e = eog_names; *e; e++) {
+        ech_token t = tok_lookup(tk, *e, strlen(*e));
+        if (t != ECH_TOKEN_NULL) {
+            tk->eog[t] = 1;
+            tk->type[t] = ECH_TOKEN_CONTROL;
         }
     }
     mark_eog(tk, sp->eos);
@@ -607,6 +619,8 @@ static ech_status load(ech_tokenizer *tk, const ech_gguf *g, ech_error *err)
         }
     }
 
+    if (tk->kind == ECH_TOK_SPM)
+        tk->spm_split_words = spm_words_are_independent(tk);
     setup_specials(tk, g);
     if ((st = setup_special_cache(tk)))
         return ech_error_set(err, st, "special tokens: %s", ech_strerror(st));
