@@ -521,11 +521,9 @@ static ech_status load(ech_tokenizer *tk, const ech_gguf *g, ech_error *err)
         tk->kind = ECH_TOK_WPM;
         sp->bos = 101, sp->unk = 100, sp->sep = 102, sp->pad = 0, sp->mask = 103;
         sp->add_bos = true;
-        tk->clean_spaces = true;
     } else if (text_is(&model, "gpt2")) {
         tk->kind = ECH_TOK_BPE;
         sp->bos = 11, sp->eos = 11;
-        tk->clean_spaces = true;
         int ignore = 0, add_bos = 0;
         int p = pre.len ? tok_pre_from_name(pre.ptr, pre.len, &ignore, &add_bos) : (int)TOK_PRE_DEFAULT;
         if (p < 0)

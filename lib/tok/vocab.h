@@ -57,7 +57,6 @@ struct ech_tokenizer {
     bool ignore_merges;        /* BPE: a word that is a token is not merged */
     bool spm_split_words;      /* SPM: no token has "▁" after anything but "▁", so no
                                   merge can cross into a word: merge word by word */
-    bool clean_spaces;         /* kept for reference; detok is byte-exact */
 
     /* SPM: token for byte b (<0xNN>, else the byte as text).  BPE: token of
      * the byte's printable stand-in character. */
