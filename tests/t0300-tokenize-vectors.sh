@@ -5,7 +5,9 @@
 # the vectors-only pairs whose tokenizer we have under another name), with no
 # special tokens added and special-token text read as text, as llama.cpp's
 # test-tokenizer-0 does.  tests/data/tok: our own harder strings and random
-# bytes, with the ids llama.cpp (c392e509) gave for them.
+# bytes, with the ids llama.cpp (c392e509) gave for them, and vocab46-X.out:
+# the ids llama.cpp gives for the 46 reference strings with the two vocabs
+# that came without vectors (baichuan, gpt-neox).
 #
 # Decoding the expected ids must give the input back, except where the vocab
 # cannot represent it: WordPiece (bert-bge) lowercases, strips accents and
@@ -51,13 +53,14 @@ for inp in "$vocab"/ggml-vocab-*.gguf.inp; do
 	check "llama.cpp vectors: $name" "$gguf" "$inp" "$base.out" $rt
 done
 
-for out in "$data"/hard-*.out "$data"/bytes-*.out; do
+for out in "$data"/hard-*.out "$data"/bytes-*.out "$data"/vocab46-*.out; do
 	f=${out##*/}
 	case $f in
 	hard-special-*) name=${f#hard-special-}; inp="$data/hard.inp"; flags="--parse-special --add-special" ;;
 	hard-bert-bge*|hard-falcon*|hard-phi-3*) name=${f#hard-}; inp="$data/hard.inp"; flags= ;;
 	hard-*) name=${f#hard-}; inp="$data/hard.inp"; flags=--roundtrip ;;
 	bytes-*) name=${f#bytes-}; inp="$data/bytes.inp"; flags= ;;
+	vocab46-*) name=${f#vocab46-}; inp="$vocab/ggml-vocab-gpt-2.gguf.inp"; flags=--roundtrip ;;
 	esac
 	name=${name%.out}
 	gguf="$vocab/ggml-vocab-$name.gguf"

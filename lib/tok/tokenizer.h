@@ -98,7 +98,13 @@ enum {
 
 /* Append the bytes of ids[0..n) to `out`.  Byte tokens are reassembled, so
  * the result is whatever bytes were tokenized (it need not be valid UTF-8 if
- * the ids split a character).  ECH_ERR_RANGE for an id outside the vocab. */
+ * the ids split a character).  ECH_ERR_RANGE for an id outside the vocab.
+ *
+ * Unlike llama.cpp's llama_detokenize, this never applies the BPE
+ * "clean_spaces" rewrites (" ," -> ",", " 's" -> "'s"), and it drops the SPM
+ * space prefix after every special token, not only at the start, because
+ * that is where tokenizing put one: decode(encode(text)) == text whenever the
+ * vocab can represent the text. */
 ech_status ech_detokenize(const ech_tokenizer *tk, const ech_token *ids, size_t n, unsigned flags,
                           ech_buf *out, ech_error *err);
 
