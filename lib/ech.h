@@ -14,6 +14,7 @@
  *   gguf/writer.h   GGUF v3 writer
  *   gguf/summary.h  headline facts of a model
  *   gguf/describe.h GGUF contents as JSON and text
+ *   kernels/kernels.h numeric kernels: dequantize, dot products, matmul
  *   net/download.h  resumable, verified model downloads; the model cache
  *   tok/tokenizer.h text <-> token ids (SPM, BPE, WordPiece), streaming detokenizer
  *
@@ -40,6 +41,7 @@
 #include "gguf/writer.h"
 #include "gguf/summary.h"
 #include "gguf/describe.h"
+#include "kernels/kernels.h"
 #include "net/download.h"
 #include "tok/tokenizer.h"
 

@@ -27,7 +27,8 @@ extern "C" {
 typedef enum ech_isa {
     ECH_ISA_SCALAR = 0,
     ECH_ISA_AVX2 = 1,      /* AVX2 + FMA + F16C */
-    ECH_ISA_AVX512 = 2,    /* AVX-512 F/BW/VL/DQ (+ VNNI where present) */
+    ECH_ISA_AVX512 = 2,    /* AVX-512 F/BW/VL/DQ + VNNI + VBMI (Ice Lake, Zen 4
+                              and later); older AVX-512 CPUs use ECH_ISA_AVX2 */
 } ech_isa;
 
 /* The best level this CPU supports. */
@@ -51,21 +52,37 @@ typedef struct ech_type_kernels {
     ech_vec_dot_fn vec_dot;      /* row of this type . row of dot_type */
 } ech_type_kernels;
 
-/* The kernels for weight type `t` at the current ISA level, or NULL if the
- * type is not supported for computation. */
+/* The kernels for type `t` at the current ISA level, or NULL if the type is
+ * not supported.  The activation-only types Q8_1 and Q8_K have conversions
+ * but no vec_dot.  from_float of the activation types (Q8_0, Q8_1, Q8_K, F16,
+ * BF16) rounds exactly as llama.cpp's x86 build rounds activations before a
+ * matrix product (Q8_0/Q8_1: scale amax/127, quants rint(x * 127/amax) with
+ * ties to even; Q8_K: scale -max/127 of the signed largest value; F16, BF16:
+ * round to nearest even); it gives the same bytes at every ISA level.
+ * from_float of Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K is the weight
+ * quantiser of ech_quantizer_for; Q2_K, Q3_K and IQ4_NL have none. */
 const ech_type_kernels *ech_kernels_for(ech_type t);
 /* The scalar reference kernels, whatever the ISA level. */
 const ech_type_kernels *ech_kernels_ref(ech_type t);
 
+/* Quantise a row of weights as llama-quantize does without an importance
+ * matrix (its *_ref functions).  It differs from from_float only for Q8_0,
+ * whose file quantiser rounds with roundf(x / d).  NULL where there is none
+ * (Q2_K, Q3_K, IQ4_NL and the activation-only types). */
+ech_from_float_fn ech_quantizer_for(ech_type t);
+
 /* Bytes of scratch ech_matmul needs for `n_tok` activation rows of `cols`
- * against weights of type `wt`. */
+ * against weights of type `wt` (at any ISA level; no alignment needed). */
 size_t ech_matmul_scratch(ech_type wt, int64_t cols, int64_t n_tok);
 
 /* y[t*rows + r] = sum_k W[r][k] * x[t*cols + k] for r < rows, t < n_tok.
  * W is `rows` rows of `cols` elements of type `wt`, each row
  * ech_type_nbytes(wt, cols) bytes, rows contiguous (GGUF layout: ne0 = cols).
  * `scratch` holds ech_matmul_scratch() bytes.  Runs on the OpenMP threads of
- * the enclosing parallel region if there is one, else on `n_threads`. */
+ * the enclosing parallel region if there is one (then every thread of the
+ * team must call it, with the same arguments: it shares the work with
+ * worksharing loops and ends with a barrier), else on `n_threads` (<= 0: the
+ * OpenMP default).  Results do not depend on the number of threads. */
 void ech_matmul(const void *W, ech_type wt, int64_t rows, int64_t cols,
                 const float *x, int64_t n_tok, float *y, void *scratch, int n_threads);
 

@@ -1,0 +1,362 @@
+/* avx2.c - AVX2 + FMA + F16C kernels.
+ *
+ * Every function carries its own target attribute, so this file builds
+ * with the library's generic x86-64 flags and only runs when dispatch.c has
+ * seen the features in CPUID.
+ *
+ * Same tiling as avx512.c (4 rows x 1..4 tokens).  Without VNNI, products
+ * go through vpmaddubsw (u8 x s8 -> s16 pairs, saturating) and vpmaddwd:
+ * 4- and 6-bit quants times |a| <= 127 cannot saturate; signed 8-bit
+ * weights (Q8_0, IQ4_NL) use |w| x sign(a, w) so neither can they.  Integer
+ * block sums are exact; scaling is in float.
+ */
+#include "config.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/dispatch.h"
+#include "kernels/quants.h"
+#include "kernels/ref.h"
+
+#define T2 __attribute__((target("avx2,fma,f16c")))
+#define INLINE static inline __attribute__((always_inline))
+#define MR 4
+
+T2 INLINE float h2f(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+T2 INLINE float hsum8(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* sum of u8 x s8 products, in 8 int32 lanes */
+T2 INLINE __m256i dot_u8s8(__m256i u, __m256i s)
+{
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+
+/* ---- Q4_0 / Q8_0 / IQ4_NL x Q8_0 ----------------------------------------------- */
+
+enum { K_Q4_0, K_Q8_0, K_IQ4_NL };
+
+T2 INLINE void q32_tile(int kind, int NT, int64_t nb, const uint8_t *const *wr, const uint8_t *const *at,
+                        float out[MR][4])
+{
+    const size_t bsz = kind == K_Q8_0 ? 34 : 18;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i nl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)ech_iq4nl_values));
+    __m256 acc[MR][4];
+    for (int r = 0; r < MR; r++)
+        for (int t = 0; t < NT; t++)
+            acc[r][t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        __m256i av[4], corr[4];
+        float da[4];
+        for (int t = 0; t < NT; t++) {
+            const uint8_t *ab = at[t] + i * 34;
+            da[t] = h2f(ab);
+            av[t] = _mm256_loadu_si256((const __m256i *)(const void *)(ab + 2));
+            if (kind == K_Q4_0) /* 8 * sum(a) */
+                corr[t] = dot_u8s8(_mm256_set1_epi8(8), av[t]);
+        }
+        for (int r = 0; r < MR; r++) {
+            const uint8_t *b = wr[r] + i * bsz;
+            _mm_prefetch((const char *)b + 8 * bsz, _MM_HINT_T0);
+            const float dw = h2f(b);
+            __m256i w;
+            if (kind == K_Q8_0) {
+                w = _mm256_loadu_si256((const __m256i *)(const void *)(b + 2));
+            } else {
+                __m128i q = _mm_loadu_si128((const __m128i *)(const void *)(b + 2));
+                w = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), m4);
+                if (kind == K_IQ4_NL)
+                    w = _mm256_shuffle_epi8(nl, w);
+            }
+            const __m256i wabs = kind == K_Q4_0 ? w : _mm256_sign_epi8(w, w);
+            for (int t = 0; t < NT; t++) {
+                __m256i s;
+                if (kind == K_Q4_0)
+                    s = _mm256_sub_epi32(dot_u8s8(w, av[t]), corr[t]);
+                else
+                    s = dot_u8s8(wabs, _mm256_sign_epi8(av[t], w));
+                acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * da[t]), acc[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < MR; r++)
+        for (int t = 0; t < NT; t++)
+            out[r][t] = hsum8(acc[r][t]);
+}
+
+/* ---- Q4_K x Q8_K ----------------------------------------------------------- */
+
+T2 INLINE void q4k_tile(int NT, int64_t nb, const uint8_t *const *wr, const uint8_t *const *at, float out[MR][4])
+{
+    const size_t bsz = sizeof(ech_block_q4_K), asz = sizeof(ech_block_q8_K);
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc[MR][4];
+    for (int r = 0; r < MR; r++)
+        for (int t = 0; t < NT; t++)
+            acc[r][t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        for (int r = 0; r < MR; r++) {
+            const ech_block_q4_K *b = (const ech_block_q4_K *)(const void *)(wr[r] + i * bsz);
+            _mm_prefetch((const char *)b + 4 * bsz, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + 4 * bsz + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + 4 * bsz + 128, _MM_HINT_T0);
+            uint8_t sc[8], mn[8];
+            for (int j = 0; j < 8; j++)
+                ech_k4_scale_min(j, b->scales, &sc[j], &mn[j]);
+            uint64_t mn64;
+            memcpy(&mn64, mn, 8);
+            const __m128i m16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn64));
+            const __m256i mnp = _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
+            __m256i lo[4], hi[4];
+            for (int c = 0; c < 4; c++) {
+                __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)(b->qs + 32 * c));
+                lo[c] = _mm256_and_si256(q, m4);
+                hi[c] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            }
+            const float d = _cvtsh_ss(b->d), dmin = _cvtsh_ss(b->dmin);
+            for (int t = 0; t < NT; t++) {
+                const ech_block_q8_K *y = (const ech_block_q8_K *)(const void *)(at[t] + i * asz);
+                __m256i isum = _mm256_setzero_si256();
+                for (int c = 0; c < 4; c++) {
+                    __m256i pl = _mm256_maddubs_epi16(lo[c], _mm256_loadu_si256((const __m256i *)(const void *)(y->qs + 64 * c)));
+                    __m256i ph = _mm256_maddubs_epi16(hi[c], _mm256_loadu_si256((const __m256i *)(const void *)(y->qs + 64 * c + 32)));
+                    isum = _mm256_add_epi32(isum, _mm256_madd_epi16(pl, _mm256_set1_epi16(sc[2 * c])));
+                    isum = _mm256_add_epi32(isum, _mm256_madd_epi16(ph, _mm256_set1_epi16(sc[2 * c + 1])));
+                }
+                __m256i msum = _mm256_madd_epi16(mnp, _mm256_loadu_si256((const __m256i *)(const void *)y->bsums));
+                __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(d * y->d));
+                __m256 fm = _mm256_mul_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(dmin * y->d));
+                acc[r][t] = _mm256_add_ps(acc[r][t], _mm256_sub_ps(f, fm));
+            }
+        }
+    }
+    for (int r = 0; r < MR; r++)
+        for (int t = 0; t < NT; t++)
+            out[r][t] = hsum8(acc[r][t]);
+}
+
+/* ---- Q6_K x Q8_K ----------------------------------------------------------- */
+
+T2 INLINE void q6k_tile(int NT, int64_t nb, const uint8_t *const *wr, const uint8_t *const *at, float out[MR][4])
+{
+    const size_t bsz = sizeof(ech_block_q6_K), asz = sizeof(ech_block_q8_K);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+    __m256 acc[MR][4];
+    for (int r = 0; r < MR; r++)
+        for (int t = 0; t < NT; t++)
+            acc[r][t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        for (int r = 0; r < MR; r++) {
+            const ech_block_q6_K *b = (const ech_block_q6_K *)(const void *)(wr[r] + i * bsz);
+            for (int k = 0; k < 4; k++)
+                _mm_prefetch((const char *)b + 4 * bsz + 64 * k, _MM_HINT_T0);
+            /* z[j]: quants 0..63 of elements 32j..32j+31; sv[j]: their two scales */
+            __m256i z[8], sv[8];
+            for (int c = 0; c < 2; c++) {
+                const __m256i l0 = _mm256_loadu_si256((const __m256i *)(const void *)(b->ql + 64 * c));
+                const __m256i l1 = _mm256_loadu_si256((const __m256i *)(const void *)(b->ql + 64 * c + 32));
+                const __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)(b->qh + 32 * c));
+                z[4 * c + 0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m3), 4));
+                z[4 * c + 1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m3), 4));
+                z[4 * c + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m3), 4));
+                z[4 * c + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m3), 4));
+            }
+            for (int j = 0; j < 8; j++)
+                sv[j] = _mm256_set_m128i(_mm_set1_epi16(b->scales[2 * j + 1]), _mm_set1_epi16(b->scales[2 * j]));
+            const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)b->scales));
+            const float d = _cvtsh_ss(b->d);
+            for (int t = 0; t < NT; t++) {
+                const ech_block_q8_K *y = (const ech_block_q8_K *)(const void *)(at[t] + i * asz);
+                __m256i isum = _mm256_setzero_si256();
+                for (int j = 0; j < 8; j++) {
+                    __m256i p = _mm256_maddubs_epi16(z[j], _mm256_loadu_si256((const __m256i *)(const void *)(y->qs + 32 * j)));
+                    isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, sv[j]));
+                }
+                __m256i corr = _mm256_slli_epi32(
+                    _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)(const void *)y->bsums)), 5);
+                isum = _mm256_sub_epi32(isum, corr);
+                acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(d * y->d), acc[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < MR; r++)
+        for (int t = 0; t < NT; t++)
+            out[r][t] = hsum8(acc[r][t]);
+}
+
+/* ---- float types (activations packed as f32) ---------------------------------- */
+
+enum { K_F32, K_F16, K_BF16 };
+
+T2 INLINE __m256 load8(int kind, const uint8_t *p)
+{
+    if (kind == K_F32)
+        return _mm256_loadu_ps((const float *)(const void *)p);
+    __m128i h = _mm_loadu_si128((const __m128i *)(const void *)p);
+    if (kind == K_F16)
+        return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+T2 INLINE void float_tile(int kind, int NT, int64_t n, const uint8_t *const *wr, const uint8_t *const *at,
+                          float out[MR][4])
+{
+    const int es = kind == K_F32 ? 4 : 2;
+    __m256 acc[MR][4];
+    for (int r = 0; r < MR; r++)
+        for (int t = 0; t < NT; t++)
+            acc[r][t] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 a[4];
+        for (int t = 0; t < NT; t++)
+            a[t] = _mm256_loadu_ps((const float *)(const void *)at[t] + i);
+        for (int r = 0; r < MR; r++) {
+            if ((i & 31) == 0)
+                _mm_prefetch((const char *)(wr[r] + (i + 256) * es), _MM_HINT_T0);
+            const __m256 w = load8(kind, wr[r] + i * es);
+            for (int t = 0; t < NT; t++)
+                acc[r][t] = _mm256_fmadd_ps(w, a[t], acc[r][t]);
+        }
+    }
+    for (int r = 0; r < MR; r++)
+        for (int t = 0; t < NT; t++) {
+            float s = hsum8(acc[r][t]);
+            for (int64_t j = i; j < n; j++) {
+                float w;
+                uint16_t h;
+                if (kind == K_F32) {
+                    memcpy(&w, wr[r] + j * 4, 4);
+                } else {
+                    memcpy(&h, wr[r] + j * 2, 2);
+                    w = kind == K_F16 ? ech_fp16_to_fp32(h) : ech_bf16_to_fp32(h);
+                }
+                s += w * ((const float *)(const void *)at[t])[j];
+            }
+            out[r][t] = s;
+        }
+}
+
+#define GEMM_ENTRY(name, CALL)                                                                              \
+    T2 static void name(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nt,      \
+                        float *y, size_t ys)                                                                \
+    {                                                                                                       \
+        const uint8_t *wr[MR], *at[4];                                                                      \
+        for (int r = 0; r < MR; r++)                                                                        \
+            wr[r] = (const uint8_t *)w + (r < nr ? (size_t)r * ws : 0);                                     \
+        for (int t = 0; t < 4; t++)                                                                         \
+            at[t] = (const uint8_t *)a + (t < nt ? (size_t)t * as : 0);                                     \
+        float out[MR][4];                                                                                   \
+        switch (nt) {                                                                                       \
+        case 1: CALL(1); break;                                                                             \
+        case 2: CALL(2); break;                                                                             \
+        case 3: CALL(3); break;                                                                             \
+        default: CALL(4); break;                                                                            \
+        }                                                                                                   \
+        for (int t = 0; t < nt; t++)                                                                        \
+            for (int r = 0; r < nr; r++)                                                                    \
+                y[(size_t)t * ys + (size_t)r] = out[r][t];                                                  \
+    }
+
+#define CALL_Q4_0(NT) q32_tile(K_Q4_0, NT, n / 32, wr, at, out)
+#define CALL_Q8_0(NT) q32_tile(K_Q8_0, NT, n / 32, wr, at, out)
+#define CALL_IQ4_NL(NT) q32_tile(K_IQ4_NL, NT, n / 32, wr, at, out)
+#define CALL_Q4_K(NT) q4k_tile(NT, n / 256, wr, at, out)
+#define CALL_Q6_K(NT) q6k_tile(NT, n / 256, wr, at, out)
+#define CALL_F32(NT) float_tile(K_F32, NT, n, wr, at, out)
+#define CALL_F16(NT) float_tile(K_F16, NT, n, wr, at, out)
+#define CALL_BF16(NT) float_tile(K_BF16, NT, n, wr, at, out)
+
+GEMM_ENTRY(gemm_q4_0, CALL_Q4_0)
+GEMM_ENTRY(gemm_q8_0, CALL_Q8_0)
+GEMM_ENTRY(gemm_iq4_nl, CALL_IQ4_NL)
+GEMM_ENTRY(gemm_q4_K, CALL_Q4_K)
+GEMM_ENTRY(gemm_q6_K, CALL_Q6_K)
+GEMM_ENTRY(gemm_f32, CALL_F32)
+GEMM_ENTRY(gemm_f16, CALL_F16)
+GEMM_ENTRY(gemm_bf16, CALL_BF16)
+
+static size_t pack_size_f32(int64_t n)
+{
+    return (size_t)n * sizeof(float);
+}
+
+T2 static void pack_f16(const void *src, void *dst, int64_t n)
+{
+    const uint8_t *p = src;
+    float *f = dst;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(f + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p + 2 * i))));
+    for (; i < n; i++)
+        f[i] = h2f(p + 2 * i);
+}
+
+static void pack_bf16(const void *src, void *dst, int64_t n)
+{
+    ech_ref_to_float_bf16(src, dst, n);
+}
+
+#define VEC_DOT(name, gemm)                                                          \
+    static void name(int64_t n, float *s, const void *w, const void *a)            \
+    {                                                                                \
+        gemm(n, w, 0, 1, a, 0, 1, s, 1);                                             \
+    }
+VEC_DOT(dot_q4_0, gemm_q4_0)
+VEC_DOT(dot_q8_0, gemm_q8_0)
+VEC_DOT(dot_iq4_nl, gemm_iq4_nl)
+VEC_DOT(dot_q4_K, gemm_q4_K)
+VEC_DOT(dot_q6_K, gemm_q6_K)
+VEC_DOT(dot_f32, gemm_f32)
+
+#define FLOAT_DOT(name, gemm, pack)                                                  \
+    static void name(int64_t n, float *s, const void *w, const void *a)            \
+    {                                                                                \
+        float buf[1024];                                                             \
+        const uint8_t *pw = w, *pa = a;                                              \
+        float sum = 0;                                                               \
+        for (int64_t i = 0; i < n; i += 1024) {                                      \
+            int64_t m = n - i < 1024 ? n - i : 1024;                                 \
+            float part;                                                              \
+            pack(pa + 2 * i, buf, m);                                                \
+            gemm(m, pw + 2 * i, 0, 1, buf, 0, 1, &part, 1);                          \
+            sum += part;                                                             \
+        }                                                                            \
+        *s = sum;                                                                    \
+    }
+FLOAT_DOT(dot_f16, gemm_f16, pack_f16)
+FLOAT_DOT(dot_bf16, gemm_bf16, pack_bf16)
+
+void ech_avx2_fill(ech_type_kernels *k, ech_kset *g)
+{
+#define SET(T, dot, gm, ps, pk)                                                                    \
+    do {                                                                                           \
+        k[ECH_TYPE_##T].vec_dot = dot;                                                             \
+        g[ECH_TYPE_##T] = (ech_kset){.gemm = gm, .mr = MR, .nt = 4, .pack_size = ps, .pack = pk}; \
+    } while (0)
+    SET(Q4_0, dot_q4_0, gemm_q4_0, NULL, NULL);
+    SET(Q8_0, dot_q8_0, gemm_q8_0, NULL, NULL);
+    SET(IQ4_NL, dot_iq4_nl, gemm_iq4_nl, NULL, NULL);
+    SET(Q4_K, dot_q4_K, gemm_q4_K, NULL, NULL);
+    SET(Q6_K, dot_q6_K, gemm_q6_K, NULL, NULL);
+    SET(F32, dot_f32, gemm_f32, NULL, NULL);
+    SET(F16, dot_f16, gemm_f16, pack_size_f32, pack_f16);
+    SET(BF16, dot_bf16, gemm_bf16, pack_size_f32, pack_bf16);
+#undef SET
+}

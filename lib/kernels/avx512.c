@@ -1,0 +1,458 @@
+/* avx512.c - AVX-512 (F/BW/VL/DQ + VNNI + VBMI) kernels.
+ *
+ * Every function carries its own target attribute, so the file builds with
+ * the library's generic x86-64 flags; dispatch.c only installs these after
+ * CPUID said yes.
+ *
+ * The gemm kernels compute a tile of 4 weight rows x NT (1..4) tokens.  Each
+ * activation vector is loaded (and its correction terms computed) once for
+ * the 4 rows; each weight block is unpacked once for the NT tokens.  Integer
+ * types multiply with vpdpbusd (u8 x s8 -> s32), which needs an unsigned
+ * operand: 4-bit quants are unsigned already (the -8 offset becomes
+ * -8 * sum(a), precomputed per activation block); Q8_0 weights get +128
+ * (xor 0x80) and the correction -128 * sum(a).  Integer sums per block are
+ * exact; they are scaled by d_w and d_a in float, so results differ from
+ * ref.c only in float rounding and summation order.
+ * Tiles narrower than 4 rows repeat row 0 and drop the extra results; each
+ * row's arithmetic is the same whatever tile it is in.
+ */
+#include "config.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/dispatch.h"
+#include "kernels/quants.h"
+#include "kernels/ref.h"
+
+#define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi,avx2,fma,f16c")))
+#define INLINE static inline __attribute__((always_inline))
+#define MR 4
+
+/* 8 fp16 scales at byte offsets 0, stride, ..., 7*stride from p, as floats */
+T512 INLINE __m256 load_d8(const uint8_t *p, __m256i offs)
+{
+    __m256i g = _mm256_i32gather_epi32((const int *)(const void *)p, offs, 1);
+    return _mm256_cvtph_ps(_mm256_cvtepi32_epi16(g));
+}
+
+/* [s[2p] x 8, s[2p+1] x 8] from 8 floats */
+T512 INLINE __m512 pair_scales(__m256 s8, int p)
+{
+    const __m512i idx = _mm512_set_epi32(2 * p + 1, 2 * p + 1, 2 * p + 1, 2 * p + 1, 2 * p + 1, 2 * p + 1, 2 * p + 1,
+                                         2 * p + 1, 2 * p, 2 * p, 2 * p, 2 * p, 2 * p, 2 * p, 2 * p, 2 * p);
+    return _mm512_permutexvar_ps(idx, _mm512_castps256_ps512(s8));
+}
+
+/* ---- Q4_0 and Q8_0 x Q8_0 -------------------------------------------------- */
+
+enum { K_Q4_0, K_Q8_0, K_IQ4_NL };
+
+/* The u8 weights of blocks b and b+1, in activation element order. */
+T512 INLINE __m512i w_pair(int kind, const uint8_t *blk, size_t bsz)
+{
+    if (kind == K_Q8_0) {
+        __m512i w = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(blk + 2)));
+        w = _mm512_inserti64x4(w, _mm256_loadu_si256((const __m256i *)(const void *)(blk + bsz + 2)), 1);
+        return _mm512_xor_si512(w, _mm512_set1_epi8((char)0x80));
+    }
+    /* [qs_b | qs_b+1] -> [qs_b, qs_b, qs_b+1, qs_b+1] -> low nibbles, high nibbles */
+    __m256i q = _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(blk + 2)));
+    q = _mm256_inserti128_si256(q, _mm_loadu_si128((const __m128i *)(const void *)(blk + bsz + 2)), 1);
+    __m512i w = _mm512_permutexvar_epi64(_mm512_set_epi64(3, 2, 3, 2, 1, 0, 1, 0), _mm512_castsi256_si512(q));
+    w = _mm512_srlv_epi64(w, _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0));
+    w = _mm512_and_si512(w, _mm512_set1_epi8(0x0F));
+    if (kind == K_IQ4_NL) {
+        /* table + 128, so the values are unsigned; the -128 * sum(a) comes back
+         * through the correction */
+        const __m512i tab = _mm512_broadcast_i32x4(
+            _mm_setr_epi8((char)1, 24, 45, 63, 79, 93, 106, 118, (char)129, (char)141, (char)153, (char)166,
+                          (char)181, (char)197, (char)217, (char)241));
+        w = _mm512_shuffle_epi8(tab, w);
+    }
+    return w;
+}
+
+T512 INLINE void q32_tile(int kind, int NT, int64_t nb, const uint8_t *const *wr, const uint8_t *const *at,
+                          float out[MR][4])
+{
+    const size_t bsz = kind == K_Q8_0 ? 34 : 18;
+    const int sh = kind == K_Q4_0 ? 3 : 7; /* correction: -(8 or 128) * sum(a) */
+    const __m256i woffs = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)bsz));
+    const __m256i aoffs = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(34));
+    const __m512i ones = _mm512_set1_epi8(1);
+    __m512 acc[MR][4];
+    for (int r = 0; r < MR; r++)
+        for (int t = 0; t < NT; t++)
+            acc[r][t] = _mm512_setzero_ps();
+    const int64_t ng = nb / 8;
+    for (int64_t g = 0; g < ng; g++) {
+        __m256 da[4], dw[MR];
+        for (int t = 0; t < NT; t++)
+            da[t] = load_d8(at[t] + g * 8 * 34, aoffs);
+        for (int r = 0; r < MR; r++) {
+            dw[r] = load_d8(wr[r] + g * 8 * bsz, woffs);
+            _mm_prefetch((const char *)(wr[r] + (g + 4) * 8 * bsz), _MM_HINT_T0);
+            _mm_prefetch((const char *)(wr[r] + (g + 4) * 8 * bsz + 64), _MM_HINT_T0);
+            _mm_prefetch((const char *)(wr[r] + (g + 4) * 8 * bsz + 128), _MM_HINT_T0);
+            if (kind == K_Q8_0) {
+                _mm_prefetch((const char *)(wr[r] + (g + 4) * 8 * bsz + 192), _MM_HINT_T0);
+                _mm_prefetch((const char *)(wr[r] + (g + 4) * 8 * bsz + 256), _MM_HINT_T0);
+            }
+        }
+        for (int p = 0; p < 4; p++) {
+            __m512i av[4], corr[4];
+            __m512 das[4];
+            for (int t = 0; t < NT; t++) {
+                const uint8_t *ab = at[t] + (g * 8 + 2 * p) * 34;
+                av[t] = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(ab + 2)));
+                av[t] = _mm512_inserti64x4(av[t], _mm256_loadu_si256((const __m256i *)(const void *)(ab + 36)), 1);
+                corr[t] = _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, av[t]), sh);
+                corr[t] = _mm512_sub_epi32(_mm512_setzero_si512(), corr[t]);
+                das[t] = pair_scales(da[t], p);
+            }
+            for (int r = 0; r < MR; r++) {
+                const __m512i w = w_pair(kind, wr[r] + (g * 8 + 2 * p) * bsz, bsz);
+                const __m512 dws = pair_scales(dw[r], p);
+                for (int t = 0; t < NT; t++) {
+                    __m512i s = _mm512_dpbusd_epi32(corr[t], w, av[t]);
+                    __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dws, das[t]));
+                    acc[r][t] = _mm512_add_ps(acc[r][t], f);
+                }
+            }
+        }
+    }
+    for (int r = 0; r < MR; r++)
+        for (int t = 0; t < NT; t++) {
+            float s = _mm512_reduce_add_ps(acc[r][t]);
+            int64_t done = ng * 8;
+            if (done < nb) { /* the last < 8 blocks */
+                float tail;
+                const uint8_t *wt = wr[r] + done * bsz, *a = at[t] + done * 34;
+                if (kind == K_Q4_0)
+                    ech_ref_vec_dot_q4_0((nb - done) * 32, &tail, wt, a);
+                else if (kind == K_Q8_0)
+                    ech_ref_vec_dot_q8_0((nb - done) * 32, &tail, wt, a);
+                else
+                    ech_ref_vec_dot_iq4_nl((nb - done) * 32, &tail, wt, a);
+                s += tail;
+            }
+            out[r][t] = s;
+        }
+}
+
+/* ---- Q4_K x Q8_K ------------------------------------------------------------ */
+
+/* The 8 scales and 8 mins of a Q4_K/Q5_K block as bytes. */
+INLINE void k4_unpack_scales(const uint8_t *s, uint8_t sc[8], uint8_t mn[8])
+{
+    for (int j = 0; j < 8; j++)
+        ech_k4_scale_min(j, s, &sc[j], &mn[j]);
+}
+
+T512 INLINE __m512i bcast_pair_i32(__m512i v16, int a, int b)
+{
+    const __m512i idx = _mm512_set_epi32(b, b, b, b, b, b, b, b, a, a, a, a, a, a, a, a);
+    return _mm512_permutexvar_epi32(idx, v16);
+}
+
+T512 INLINE void q4k_tile(int NT, int64_t nb, const uint8_t *const *wr, const uint8_t *const *at, float out[MR][4])
+{
+    const size_t bsz = sizeof(ech_block_q4_K), asz = sizeof(ech_block_q8_K);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512 acc[MR][4];
+    for (int r = 0; r < MR; r++)
+        for (int t = 0; t < NT; t++)
+            acc[r][t] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        for (int r = 0; r < MR; r++) {
+            const ech_block_q4_K *b = (const ech_block_q4_K *)(const void *)(wr[r] + i * bsz);
+            _mm_prefetch((const char *)b + 4 * bsz, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + 4 * bsz + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + 4 * bsz + 128, _MM_HINT_T0);
+            uint8_t sc[8], mn[8];
+            k4_unpack_scales(b->scales, sc, mn);
+            uint64_t sc64, mn64;
+            memcpy(&sc64, sc, 8);
+            memcpy(&mn64, mn, 8);
+            const __m512i sc32 = _mm512_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc64));
+            /* zmm lo/hi of chunk pair (c, c+1): sub-blocks (2c, 2c+2) / (2c+1, 2c+3) */
+            const __m512i s0 = bcast_pair_i32(sc32, 0, 2), s1 = bcast_pair_i32(sc32, 1, 3);
+            const __m512i s2 = bcast_pair_i32(sc32, 4, 6), s3 = bcast_pair_i32(sc32, 5, 7);
+            const __m512i q01 = _mm512_loadu_si512(b->qs), q23 = _mm512_loadu_si512(b->qs + 64);
+            const __m512i lo01 = _mm512_and_si512(q01, m4), hi01 = _mm512_and_si512(_mm512_srli_epi16(q01, 4), m4);
+            const __m512i lo23 = _mm512_and_si512(q23, m4), hi23 = _mm512_and_si512(_mm512_srli_epi16(q23, 4), m4);
+            /* mins as int16 pairs [m0 m0 m1 m1 ...] against bsums */
+            const __m128i mn16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn64));
+            const __m256i mnp = _mm256_permutexvar_epi16(
+                _mm256_setr_epi16(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7), _mm256_castsi128_si256(mn16));
+            const float d = ech_fp16_to_fp32(b->d), dmin = ech_fp16_to_fp32(b->dmin);
+            for (int t = 0; t < NT; t++) {
+                const ech_block_q8_K *y = (const ech_block_q8_K *)(const void *)(at[t] + i * asz);
+                const int8_t *a = y->qs;
+                /* activation order: lo01 = [a0..31 | a64..95], hi01 = [a32..63 | a96..127] */
+                __m512i alo01 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)a)),
+                                                   _mm256_loadu_si256((const __m256i *)(const void *)(a + 64)), 1);
+                __m512i ahi01 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(a + 32))),
+                                                   _mm256_loadu_si256((const __m256i *)(const void *)(a + 96)), 1);
+                __m512i alo23 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(a + 128))),
+                                                   _mm256_loadu_si256((const __m256i *)(const void *)(a + 192)), 1);
+                __m512i ahi23 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(a + 160))),
+                                                   _mm256_loadu_si256((const __m256i *)(const void *)(a + 224)), 1);
+                __m512i z = _mm512_setzero_si512();
+                __m512i p0 = _mm512_mullo_epi32(_mm512_dpbusd_epi32(z, lo01, alo01), s0);
+                __m512i p1 = _mm512_mullo_epi32(_mm512_dpbusd_epi32(z, hi01, ahi01), s1);
+                __m512i p2 = _mm512_mullo_epi32(_mm512_dpbusd_epi32(z, lo23, alo23), s2);
+                __m512i p3 = _mm512_mullo_epi32(_mm512_dpbusd_epi32(z, hi23, ahi23), s3);
+                __m512i isum = _mm512_add_epi32(_mm512_add_epi32(p0, p1), _mm512_add_epi32(p2, p3));
+                __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)y->bsums);
+                __m256i msum = _mm256_madd_epi16(mnp, bs); /* 8 x m_j * (bsum_2j + bsum_2j+1) */
+                const float dd = d * y->d, dm = dmin * y->d;
+                /* sum += dd * isum - dm * msum, both exact integers until here */
+                __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(dd));
+                __m512 fm = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_zextsi256_si512(msum)), _mm512_set1_ps(dm));
+                acc[r][t] = _mm512_add_ps(acc[r][t], _mm512_sub_ps(f, fm));
+            }
+        }
+    }
+    for (int r = 0; r < MR; r++)
+        for (int t = 0; t < NT; t++)
+            out[r][t] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+/* ---- Q6_K x Q8_K ------------------------------------------------------------ */
+
+T512 INLINE void q6k_tile(int NT, int64_t nb, const uint8_t *const *wr, const uint8_t *const *at, float out[MR][4])
+{
+    const size_t bsz = sizeof(ech_block_q6_K), asz = sizeof(ech_block_q8_K);
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    const __m512i shv = _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0);
+    __m512 acc[MR][4];
+    for (int r = 0; r < MR; r++)
+        for (int t = 0; t < NT; t++)
+            acc[r][t] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        for (int r = 0; r < MR; r++) {
+            const ech_block_q6_K *b = (const ech_block_q6_K *)(const void *)(wr[r] + i * bsz);
+            for (int k = 0; k < 4; k++)
+                _mm_prefetch((const char *)b + 4 * bsz + 64 * k, _MM_HINT_T0);
+            /* quants 0..63 (the -32 comes back as -32 * sum(sc * bsum)) in
+             * element order: z[0] = elements 0..63, ..., z[3] = 192..255 */
+            __m512i z[4];
+            for (int c = 0; c < 2; c++) {
+                const __m512i L = _mm512_loadu_si512(b->ql + 64 * c);
+                __m512i hb = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(b->qh + 32 * c)));
+                hb = _mm512_srlv_epi64(hb, shv); /* upper half: bits 2,3 / 6,7 move down */
+                const __m512i h01 = _mm512_and_si512(_mm512_slli_epi16(hb, 4), m30);
+                const __m512i h23 = _mm512_and_si512(hb, m30);
+                z[2 * c] = _mm512_ternarylogic_epi32(L, m4, h01, 0xEA);                        /* (L & m4) | h */
+                z[2 * c + 1] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(L, 4), m4, h23, 0xEA);
+            }
+            /* scales: each 128-bit lane of z[k] is one sub-block of 16 */
+            const __m512i sc32 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)b->scales));
+            __m512i s[4];
+            for (int k = 0; k < 4; k++)
+                s[k] = _mm512_permutexvar_epi32(
+                    _mm512_set_epi32(4 * k + 3, 4 * k + 3, 4 * k + 3, 4 * k + 3, 4 * k + 2, 4 * k + 2, 4 * k + 2,
+                                     4 * k + 2, 4 * k + 1, 4 * k + 1, 4 * k + 1, 4 * k + 1, 4 * k, 4 * k, 4 * k, 4 * k),
+                    sc32);
+            const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)b->scales));
+            const float d = ech_fp16_to_fp32(b->d);
+            for (int t = 0; t < NT; t++) {
+                const ech_block_q8_K *y = (const ech_block_q8_K *)(const void *)(at[t] + i * asz);
+                __m512i isum = _mm512_setzero_si512();
+                for (int k = 0; k < 4; k++) {
+                    __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), z[k], _mm512_loadu_si512(y->qs + 64 * k));
+                    isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(p, s[k]));
+                }
+                __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)y->bsums);
+                __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(sc16, bs), 5); /* 32 * sc * bsum */
+                isum = _mm512_sub_epi32(isum, _mm512_zextsi256_si512(corr));
+                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(d * y->d), acc[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < MR; r++)
+        for (int t = 0; t < NT; t++)
+            out[r][t] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+/* ---- float types: activations are packed as f32 ----------------------------- */
+
+enum { K_F32, K_F16, K_BF16 };
+
+T512 INLINE __m512 load16(int kind, const uint8_t *p)
+{
+    if (kind == K_F32)
+        return _mm512_loadu_ps(p);
+    __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)p);
+    if (kind == K_F16)
+        return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+T512 INLINE void float_tile(int kind, int NT, int64_t n, const uint8_t *const *wr, const uint8_t *const *at,
+                            float out[MR][4])
+{
+    const int es = kind == K_F32 ? 4 : 2;
+    __m512 acc[MR][4][2];
+    for (int r = 0; r < MR; r++)
+        for (int t = 0; t < NT; t++)
+            acc[r][t][0] = acc[r][t][1] = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512 a[4][2];
+        for (int t = 0; t < NT; t++) {
+            a[t][0] = _mm512_loadu_ps((const float *)(const void *)at[t] + i);
+            a[t][1] = _mm512_loadu_ps((const float *)(const void *)at[t] + i + 16);
+        }
+        for (int r = 0; r < MR; r++) {
+            _mm_prefetch((const char *)(wr[r] + (i + 256) * es), _MM_HINT_T0);
+            if (es == 4)
+                _mm_prefetch((const char *)(wr[r] + (i + 256) * es + 64), _MM_HINT_T0);
+            const __m512 w0 = load16(kind, wr[r] + i * es), w1 = load16(kind, wr[r] + (i + 16) * es);
+            for (int t = 0; t < NT; t++) {
+                acc[r][t][0] = _mm512_fmadd_ps(w0, a[t][0], acc[r][t][0]);
+                acc[r][t][1] = _mm512_fmadd_ps(w1, a[t][1], acc[r][t][1]);
+            }
+        }
+    }
+    for (int r = 0; r < MR; r++)
+        for (int t = 0; t < NT; t++) {
+            float s = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][t][0], acc[r][t][1]));
+            for (int64_t j = i; j < n; j++) {
+                float w;
+                uint16_t h;
+                if (kind == K_F32) {
+                    memcpy(&w, wr[r] + j * 4, 4);
+                } else {
+                    memcpy(&h, wr[r] + j * 2, 2);
+                    w = kind == K_F16 ? ech_fp16_to_fp32(h) : ech_bf16_to_fp32(h);
+                }
+                s += w * ((const float *)(const void *)at[t])[j];
+            }
+            out[r][t] = s;
+        }
+}
+
+/* ---- tiles -> gemm entry points ------------------------------------------------- */
+
+#define GEMM_ENTRY(name, CALL)                                                                              \
+    T512 static void name(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nt,    \
+                          float *y, size_t ys)                                                              \
+    {                                                                                                       \
+        const uint8_t *wr[MR], *at[4];                                                                      \
+        for (int r = 0; r < MR; r++)                                                                        \
+            wr[r] = (const uint8_t *)w + (r < nr ? (size_t)r * ws : 0);                                     \
+        for (int t = 0; t < 4; t++)                                                                         \
+            at[t] = (const uint8_t *)a + (t < nt ? (size_t)t * as : 0);                                     \
+        float out[MR][4];                                                                                   \
+        switch (nt) {                                                                                       \
+        case 1: CALL(1); break;                                                                             \
+        case 2: CALL(2); break;                                                                             \
+        case 3: CALL(3); break;                                                                             \
+        default: CALL(4); break;                                                                            \
+        }                                                                                                   \
+        for (int t = 0; t < nt; t++)                                                                        \
+            for (int r = 0; r < nr; r++)                                                                    \
+                y[(size_t)t * ys + (size_t)r] = out[r][t];                                                  \
+    }
+
+#define CALL_Q4_0(NT) q32_tile(K_Q4_0, NT, n / 32, wr, at, out)
+#define CALL_Q8_0(NT) q32_tile(K_Q8_0, NT, n / 32, wr, at, out)
+#define CALL_IQ4_NL(NT) q32_tile(K_IQ4_NL, NT, n / 32, wr, at, out)
+#define CALL_Q4_K(NT) q4k_tile(NT, n / 256, wr, at, out)
+#define CALL_Q6_K(NT) q6k_tile(NT, n / 256, wr, at, out)
+#define CALL_F32(NT) float_tile(K_F32, NT, n, wr, at, out)
+#define CALL_F16(NT) float_tile(K_F16, NT, n, wr, at, out)
+#define CALL_BF16(NT) float_tile(K_BF16, NT, n, wr, at, out)
+
+GEMM_ENTRY(gemm_q4_0, CALL_Q4_0)
+GEMM_ENTRY(gemm_q8_0, CALL_Q8_0)
+GEMM_ENTRY(gemm_iq4_nl, CALL_IQ4_NL)
+GEMM_ENTRY(gemm_q4_K, CALL_Q4_K)
+GEMM_ENTRY(gemm_q6_K, CALL_Q6_K)
+GEMM_ENTRY(gemm_f32, CALL_F32)
+GEMM_ENTRY(gemm_f16, CALL_F16)
+GEMM_ENTRY(gemm_bf16, CALL_BF16)
+
+/* Float types take their activations as f32 (exact for the f16/bf16-rounded
+ * values), so the conversion happens once per call, not once per row. */
+static size_t pack_size_f32(int64_t n)
+{
+    return (size_t)n * sizeof(float);
+}
+
+T512 static void pack_f16(const void *src, void *dst, int64_t n)
+{
+    const uint8_t *p = src;
+    float *f = dst;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(f + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p + 2 * i))));
+    for (; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, 2);
+        f[i] = ech_fp16_to_fp32(h);
+    }
+}
+
+static void pack_bf16(const void *src, void *dst, int64_t n)
+{
+    const uint8_t *p = src;
+    float *f = dst;
+    for (int64_t i = 0; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, 2);
+        f[i] = ech_bf16_to_fp32(h);
+    }
+}
+
+/* vec_dot = a 1 x 1 tile; for the float types the activation is converted here */
+#define VEC_DOT(name, gemm)                                                          \
+    static void name(int64_t n, float *s, const void *w, const void *a)            \
+    {                                                                                \
+        gemm(n, w, 0, 1, a, 0, 1, s, 1);                                             \
+    }
+VEC_DOT(dot_q4_0, gemm_q4_0)
+VEC_DOT(dot_q8_0, gemm_q8_0)
+VEC_DOT(dot_iq4_nl, gemm_iq4_nl)
+VEC_DOT(dot_q4_K, gemm_q4_K)
+VEC_DOT(dot_q6_K, gemm_q6_K)
+VEC_DOT(dot_f32, gemm_f32)
+
+#define FLOAT_DOT(name, gemm, pack)                                                  \
+    static void name(int64_t n, float *s, const void *w, const void *a)            \
+    {                                                                                \
+        float buf[1024];                                                             \
+        const uint8_t *pw = w, *pa = a;                                              \
+        float sum = 0;                                                               \
+        for (int64_t i = 0; i < n; i += 1024) {                                      \
+            int64_t m = n - i < 1024 ? n - i : 1024;                                 \
+            float part;                                                              \
+            pack(pa + 2 * i, buf, m);                                                \
+            gemm(m, pw + 2 * i, 0, 1, buf, 0, 1, &part, 1);                          \
+            sum += part;                                                             \
+        }                                                                            \
+        *s = sum;                                                                    \
+    }
+FLOAT_DOT(dot_f16, gemm_f16, pack_f16)
+FLOAT_DOT(dot_bf16, gemm_bf16, pack_bf16)
+
+void ech_avx512_fill(ech_type_kernels *k, ech_kset *g)
+{
+#define SET(T, dot, gm, ps, pk)                                                           \
+    do {                                                                                  \
+        k[ECH_TYPE_##T].vec_dot = dot;                                                    \
+        g[ECH_TYPE_##T] = (ech_kset){.gemm = gm, .mr = MR, .nt = 4, .pack_size = ps, .pack = pk}; \
+    } while (0)
+    SET(Q4_0, dot_q4_0, gemm_q4_0, NULL, NULL);
+    SET(Q8_0, dot_q8_0, gemm_q8_0, NULL, NULL);
+    SET(IQ4_NL, dot_iq4_nl, gemm_iq4_nl, NULL, NULL);
+    SET(Q4_K, dot_q4_K, gemm_q4_K, NULL, NULL);
+    SET(Q6_K, dot_q6_K, gemm_q6_K, NULL, NULL);
+    SET(F32, dot_f32, gemm_f32, NULL, NULL);
+    SET(F16, dot_f16, gemm_f16, pack_size_f32, pack_f16);
+    SET(BF16, dot_bf16, gemm_bf16, pack_size_f32, pack_bf16);
+#undef SET
+}

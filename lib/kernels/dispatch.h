@@ -1,0 +1,39 @@
+/* dispatch.h - per-ISA kernel sets, as matmul sees them (internal).
+ *
+ * Beyond the public ech_type_kernels, a weight type may have a matrix kernel
+ * ("gemm") that computes a tile of up to `mr` rows x `nt` tokens at once, so
+ * that one activation block is loaded once for several rows (decode) and one
+ * weight block is unpacked once for several tokens (prompt processing).  A
+ * gemm may want activations in its own layout: `pack` rewrites one row of
+ * dot-type blocks into it (`pack_size` bytes per row).
+ */
+#ifndef ECH_KERNELS_DISPATCH_H
+#define ECH_KERNELS_DISPATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/kernels.h"
+
+/* y[t * ys + r] = dot(row r of w, activation row t) for r < nr, t < nt.
+ * Rows of w are `ws` bytes apart, activation rows `as` bytes apart. */
+typedef void (*ech_gemm_fn)(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nt,
+                            float *y, size_t ys);
+
+typedef struct ech_kset {
+    ech_gemm_fn gemm;                    /* NULL: matmul loops over vec_dot */
+    int mr, nt;                          /* largest tile gemm accepts */
+    size_t (*pack_size)(int64_t n);      /* NULL: gemm reads dot-type rows */
+    void (*pack)(const void *dot_row, void *out, int64_t n);
+} ech_kset;
+
+/* The matrix kernels of type `t` at the current ISA level (never NULL for a
+ * type ech_kernels_for supports; gemm may be NULL). */
+const ech_kset *ech_kset_for(ech_type t);
+
+/* Per-ISA tables, filled in avx2.c and avx512.c (all-NULL entries where an
+ * ISA has nothing better than the level below it). */
+void ech_avx2_fill(ech_type_kernels *k, ech_kset *g);
+void ech_avx512_fill(ech_type_kernels *k, ech_kset *g);
+
+#endif
