@@ -17,6 +17,11 @@
  *   kernels/kernels.h numeric kernels: dequantize, dot products, matmul
  *   net/download.h  resumable, verified model downloads; the model cache
  *   tok/tokenizer.h text <-> token ids (SPM, BPE, WordPiece), streaming detokenizer
+ *   kernels/kernels.h  block formats, dot products, matmul, CPU dispatch
+ *   model/model.h   decoder models: hyperparameters and weight views
+ *   model/context.h a running sequence: KV cache, decode, logits
+ *   gen/sampler.h   penalties, top-k/top-p/min-p, temperature, seeded draws
+ *   gen/generate.h  the generation loop with UTF-8-safe streaming and stop strings
  *
  * Conventions, everywhere: functions return ech_status (ECH_OK = 0); output
  * parameters come last, then an optional ech_error * for a message.  Whoever
@@ -44,6 +49,11 @@
 #include "kernels/kernels.h"
 #include "net/download.h"
 #include "tok/tokenizer.h"
+#include "kernels/kernels.h"
+#include "model/model.h"
+#include "model/context.h"
+#include "gen/sampler.h"
+#include "gen/generate.h"
 
 #ifdef __cplusplus
 extern "C" {

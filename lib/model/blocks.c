@@ -1,0 +1,151 @@
+/* blocks.c - norms, rotary embeddings, activations, softmax. */
+#include "config.h"
+#include "model/blocks.h"
+
+#include <math.h>
+#include <pthread.h>
+
+#include "kernels/kernels.h"
+
+void ech_rmsnorm(float *out, const float *x, const float *w, int64_t dim, int64_t n, float eps)
+{
+    for (int64_t r = 0; r < n; r++) {
+        const float *xr = x + r * dim;
+        float *o = out + r * dim;
+        double sum = 0.0;
+        for (int64_t i = 0; i < dim; i++)
+            sum += (double)(xr[i] * xr[i]);
+        const float scale = 1.0f / sqrtf((float)(sum / (double)dim) + eps);
+        if (w)
+            for (int64_t i = 0; i < dim; i++)
+                o[i] = (xr[i] * scale) * w[i];
+        else
+            for (int64_t i = 0; i < dim; i++)
+                o[i] = xr[i] * scale;
+    }
+}
+
+void ech_rope(float *x, int n_heads, int head_dim, int n_rot, int32_t pos, float base,
+              float freq_scale, const float *freq_factors, bool neox)
+{
+    /* cos/sin per frequency; the angle steps by theta_scale as llama.cpp's
+     * cache does, so the rounding matches */
+    float cs[512], sn[512];
+    const float theta_scale = powf(base, -2.0f / (float)n_rot);
+    float theta = (float)pos;
+    int half = n_rot / 2;
+    for (int i = 0; i < half && i < 512; i++) {
+        float ff = freq_factors ? freq_factors[i] : 1.0f;
+        float t = freq_scale * (theta / ff);
+        cs[i] = cosf(t);
+        sn[i] = sinf(t);
+        theta *= theta_scale;
+    }
+    for (int h = 0; h < n_heads; h++) {
+        float *v = x + (int64_t)h * head_dim;
+        for (int i = 0; i < half; i++) {
+            int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
+            float x0 = v[a], x1 = v[b];
+            v[a] = x0 * cs[i] - x1 * sn[i];
+            v[b] = x0 * sn[i] + x1 * cs[i];
+        }
+    }
+}
+
+/* exp(x) the way llama.cpp's AVX-512 build computes it (an Arm optimised
+ * routine: 2^n by range reduction, a degree-5 polynomial, then scaling),
+ * written with fmaf so it gives the same bits.  Using it where llama.cpp
+ * does (SiLU and softmax over whole vectors of 16) keeps our activations
+ * bit-identical to its, so its quantised activations round the same way. */
+static inline float exp_ggml(float x)
+{
+    const float r = 0x1.8p23f;
+    const float z = fmaf(x, 0x1.715476p+0f, r);
+    const float n = z - r;
+    const float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));
+    if (fabsf(n) > 192.0f)
+        return n <= 0.0f ? 0.0f : INFINITY;
+    const float u = b * b;
+    const float j = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
+                         u, fmaf(0x1.ffffecp-1f, b, 1.0f));
+    return ldexpf(j, (int)n);
+}
+
+/* The sum of 16 floats in the order _mm512_reduce_add_ps adds them. */
+static inline float reduce16(const float *v)
+{
+    float t[8], h[4];
+    for (int i = 0; i < 8; i++)
+        t[i] = v[i + 8] + v[i];
+    for (int i = 0; i < 4; i++)
+        h[i] = t[i + 4] + t[i];
+    return (h[0] + h[2]) + (h[1] + h[3]);
+}
+
+void ech_swiglu(float *gate, const float *up, int64_t n, int64_t rows)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        float *g = gate + r * n;
+        const float *u = up + r * n;
+        int64_t i = 0;
+        for (; i + 15 < n; i++)    /* the vector body of llama.cpp's loop */
+            g[i] = (g[i] / (1.0f + exp_ggml(0.0f - g[i]))) * u[i];
+        for (; i < n; i++)         /* its scalar tail */
+            g[i] = (g[i] / (1.0f + expf(-g[i]))) * u[i];
+    }
+}
+
+/* gelu(x) for every F16 value, as F16: llama.cpp computes GELU this way. */
+static uint16_t gelu_table[1 << 16];
+static pthread_once_t gelu_once = PTHREAD_ONCE_INIT;
+
+static void gelu_init(void)
+{
+    const float c = 0.79788456080286535587989211986876f, a = 0.044715f;
+    for (uint32_t i = 0; i < 1u << 16; i++) {
+        float x = ech_fp16_to_fp32((uint16_t)i);
+        float y = 0.5f * x * (1.0f + tanhf(c * x * (1.0f + a * x * x)));
+        gelu_table[i] = ech_fp32_to_fp16(y);
+    }
+}
+
+void ech_geglu(float *gate, const float *up, int64_t n)
+{
+    pthread_once(&gelu_once, gelu_init);
+    for (int64_t i = 0; i < n; i++) {
+        float x = gate[i], y;
+        if (x <= -10.0f)
+            y = 0.0f;
+        else if (x >= 10.0f)
+            y = x;
+        else
+            y = ech_fp16_to_fp32(gelu_table[ech_fp32_to_fp16(x)]);
+        gate[i] = y * up[i];
+    }
+}
+
+void ech_softmax(float *x, int64_t n)
+{
+    float max = -INFINITY;
+    for (int64_t i = 0; i < n; i++)
+        if (x[i] > max)
+            max = x[i];
+    /* llama.cpp's rows are padded with masked (zero) entries to whole
+     * vectors, so every element takes the vector path; sums go per 16 */
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i += 16) {
+        float v[16] = {0};
+        for (int64_t k = 0; k < 16 && i + k < n; k++)
+            v[k] = x[i + k] = exp_ggml(x[i + k] - max);
+        sum += (double)reduce16(v);
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int64_t i = 0; i < n; i++)
+        x[i] *= inv;
+}
+
+void ech_add(float *x, const float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        x[i] += y[i];
+}

@@ -1,0 +1,49 @@
+/* context_impl.h - what the forward passes see of a context (not public). */
+#ifndef ECH_MODEL_CONTEXT_IMPL_H
+#define ECH_MODEL_CONTEXT_IMPL_H
+
+#include "model/context.h"
+
+struct ech_ctx {
+    const ech_model *m;
+    ech_ctx_params p;
+    uint32_t n_past;
+    /* KV cache: per layer, per kv head, n_ctx rows of head_dim (kv_type) */
+    void *kcache, *vcache;
+    size_t kv_elem;           /* bytes per element: 2 or 4 */
+    /* activations for up to n_batch tokens */
+    float *x;                 /* residual stream  [n][n_embd] */
+    float *xb;                /* normed input     [n][n_embd] */
+    float *q;                 /* queries          [n][n_head*head_dim] */
+    float *kc, *vc;           /* new keys/values  [n][n_head_kv*head_dim] */
+    float *att_out;           /* attention output [n][n_head*head_dim] */
+    float *hb, *hb2;          /* FFN hidden       [n][n_ff] */
+    float *att;               /* per-thread scores [threads][n_ctx] */
+    float *logits;            /* [n_vocab] */
+    void *mm_scratch;
+    uint64_t bytes;
+};
+
+/* y = W x for n tokens (x: n rows of W->cols, y: n rows of W->rows). */
+void ech_ctx_matmul(ech_ctx *c, const ech_weight *W, const float *x, float *y, uint32_t n);
+
+/* x[t] += b for n rows of b->cols */
+void ech_ctx_add_bias(const ech_weight *b, float *x, uint32_t n);
+
+/* Embed tokens into c->x (times the model's embedding scale). */
+void ech_ctx_embed(ech_ctx *c, const int32_t *tokens, uint32_t n);
+
+/* Store c->kc / c->vc of n tokens into layer il's cache at n_past.., then
+ * attend with c->q into c->att_out.  Sliding-window layers see only the
+ * last n_swa positions. */
+void ech_ctx_attention(ech_ctx *c, uint32_t il, uint32_t n, int swa);
+
+/* Final norm on the last token, then logits = output x. */
+void ech_ctx_output(ech_ctx *c, uint32_t n);
+
+/* The forward passes, one per architecture family: run n tokens (n <=
+ * n_batch) at positions n_past.. and leave the logits of the last. */
+void ech_forward_llama(ech_ctx *c, const int32_t *tokens, uint32_t n);
+void ech_forward_gemma3(ech_ctx *c, const int32_t *tokens, uint32_t n);
+
+#endif

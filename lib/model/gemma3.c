@@ -1,0 +1,56 @@
+/* gemma3.c - the forward pass of Gemma 3.
+ *
+ *   x = embed(tokens) * sqrt(n_embd)
+ *   for each layer (sliding-window or global, with its own RoPE base):
+ *       h = rmsnorm(x) ; q, k, v = Wq h, Wk h, Wv h
+ *       q, k = rmsnorm per head, then rope (NeoX pairs)
+ *       x += rmsnorm(Wo attention(q, k, v))          (post-attention norm)
+ *       h = rmsnorm(x) ; x += rmsnorm(Wdown (gelu(Wgate h) * Wup h))
+ *   logits = Woutput rmsnorm(x_last)
+ * The norm weights in GGUF already include Gemma's "1 +".
+ */
+#include "config.h"
+
+#include "model/blocks.h"
+#include "model/context_impl.h"
+
+void ech_forward_gemma3(ech_ctx *c, const int32_t *tokens, uint32_t n)
+{
+    const ech_model *m = c->m;
+    const ech_hparams *hp = &m->hp;
+    const int64_t E = hp->n_embd, hd = hp->head_dim;
+    const int64_t Q = hp->n_head * hd, KV = hp->n_head_kv * hd, F = hp->n_ff;
+
+    ech_ctx_embed(c, tokens, n);
+    for (uint32_t il = 0; il < hp->n_layer; il++) {
+        const ech_layer *L = &m->layers[il];
+        const float base = L->is_swa ? hp->rope_base_swa : hp->rope_base;
+
+        ech_rmsnorm(c->xb, c->x, L->attn_norm.data, E, n, hp->rms_eps);
+        ech_ctx_matmul(c, &L->wq, c->xb, c->q, n);
+        ech_ctx_matmul(c, &L->wk, c->xb, c->kc, n);
+        ech_ctx_matmul(c, &L->wv, c->xb, c->vc, n);
+        ech_rmsnorm(c->q, c->q, L->q_norm.data, hd, n * hp->n_head, hp->rms_eps);
+        ech_rmsnorm(c->kc, c->kc, L->k_norm.data, hd, n * hp->n_head_kv, hp->rms_eps);
+        for (uint32_t t = 0; t < n; t++) {
+            int32_t pos = (int32_t)(c->n_past + t);
+            ech_rope(c->q + t * Q, (int)hp->n_head, (int)hd, (int)hp->n_rot, pos, base,
+                     hp->rope_freq_scale, NULL, true);
+            ech_rope(c->kc + t * KV, (int)hp->n_head_kv, (int)hd, (int)hp->n_rot, pos, base,
+                     hp->rope_freq_scale, NULL, true);
+        }
+        ech_ctx_attention(c, il, n, L->is_swa);
+        ech_ctx_matmul(c, &L->wo, c->att_out, c->xb, n);
+        ech_rmsnorm(c->xb, c->xb, L->attn_post_norm.data, E, n, hp->rms_eps);
+        ech_add(c->x, c->xb, n * E);
+
+        ech_rmsnorm(c->xb, c->x, L->ffn_norm.data, E, n, hp->rms_eps);
+        ech_ctx_matmul(c, &L->w_gate, c->xb, c->hb, n);
+        ech_ctx_matmul(c, &L->w_up, c->xb, c->hb2, n);
+        ech_geglu(c->hb, c->hb2, n * F);
+        ech_ctx_matmul(c, &L->w_down, c->hb, c->xb, n);
+        ech_rmsnorm(c->xb, c->xb, L->ffn_post_norm.data, E, n, hp->rms_eps);
+        ech_add(c->x, c->xb, n * E);
+    }
+    ech_ctx_output(c, n);
+}
