@@ -1,0 +1,104 @@
+/* bench-generate - prompt processing and generation speed, like llama-bench.
+ *
+ *   bench/bench-generate -m MODEL [-p 512] [-n 128] [-t THREADS] [-r 3] [--kv f16|f32]
+ *
+ * pp: a fresh context decodes P random tokens in one batch; tg: a fresh
+ * context decodes N tokens one at a time.  Prints one JSON line per test with
+ * the mean and standard deviation of tokens/s over the repetitions, and the
+ * process's peak RSS at the end.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "ech.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = NULL;
+    int P = 512, N = 128, T = 0, R = 3;
+    ech_type kv = ECH_TYPE_F16;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-m") && i + 1 < argc) path = argv[++i];
+        else if (!strcmp(argv[i], "-p") && i + 1 < argc) P = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-n") && i + 1 < argc) N = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-t") && i + 1 < argc) T = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-r") && i + 1 < argc) R = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--kv") && i + 1 < argc) kv = strcmp(argv[++i], "f32") ? ECH_TYPE_F16 : ECH_TYPE_F32;
+    }
+    if (!path || R < 1) {
+        fprintf(stderr, "usage: bench-generate -m MODEL [-p 512] [-n 128] [-t THREADS] [-r 3] [--kv f16|f32]\n");
+        return 2;
+    }
+    ech_model *m;
+    ech_error err;
+    double t0 = now();
+    if (ech_model_open(path, &m, &err) != ECH_OK) {
+        fprintf(stderr, "bench-generate: %s\n", err.msg);
+        return 1;
+    }
+    double load = now() - t0;
+    int32_t *toks = malloc(sizeof *toks * (size_t)(P > N ? P : N));
+    uint32_t seed = 1234;
+    for (int i = 0; i < (P > N ? P : N); i++) {
+        seed = seed * 1103515245u + 12345u;
+        toks[i] = (int32_t)(seed % m->hp.n_vocab);
+    }
+    ech_ctx_params cp = ech_ctx_default_params();
+    cp.n_ctx = (uint32_t)(P > N ? P : N) + 16;
+    cp.n_batch = (uint32_t)(P > 0 ? P : 1);
+    cp.kv_type = kv;
+    cp.n_threads = T;
+    const char *tests[2] = {"pp", "tg"};
+    int counts[2] = {P, N};
+    for (int k = 0; k < 2; k++) {
+        if (counts[k] <= 0)
+            continue;
+        double sum = 0, sum2 = 0;
+        /* one warm-up run, as llama-bench does */
+        for (int r = -1; r < R; r++) {
+            ech_ctx *c;
+            if (ech_ctx_new(m, &cp, &c, &err) != ECH_OK) {
+                fprintf(stderr, "bench-generate: %s\n", err.msg);
+                return 1;
+            }
+            double s = now();
+            if (k == 0)
+                ech_ctx_decode(c, toks, (uint32_t)P, &err);
+            else
+                for (int i = 0; i < N; i++)
+                    ech_ctx_decode(c, &toks[i], 1, &err);
+            double tps = counts[k] / (now() - s);
+            if (r >= 0) {
+                sum += tps;
+                sum2 += tps * tps;
+            }
+            T = ech_ctx_n_threads(c);
+            ech_ctx_free(c);
+        }
+        double mean = sum / R, sd = R > 1 ? sqrt(fmax(0, (sum2 - R * mean * mean) / (R - 1))) : 0;
+        printf("{\"test\":\"%s%d\",\"threads\":%d,\"tokens_per_s\":%.2f,\"stddev\":%.2f,\"load_s\":%.3f,"
+               "\"isa\":\"%s\",\"weight_bytes\":%llu}\n",
+               tests[k], counts[k], T, mean, sd, load, ech_isa_name(ech_kernels_isa()),
+               (unsigned long long)ech_model_weight_bytes(m));
+        fflush(stdout);
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("{\"peak_rss_kib\":%ld}\n", ru.ru_maxrss);
+    free(toks);
+    ech_model_close(m);
+    return 0;
+}
