@@ -15,6 +15,7 @@
  *   gguf/summary.h  headline facts of a model
  *   gguf/describe.h GGUF contents as JSON and text
  *   net/download.h  resumable, verified model downloads; the model cache
+ *   chat/template.h chat templates (a sandboxed Jinja interpreter)
  *
  * Conventions, everywhere: functions return ech_status (ECH_OK = 0); output
  * parameters come last, then an optional ech_error * for a message.  Whoever
@@ -40,6 +41,7 @@
 #include "gguf/summary.h"
 #include "gguf/describe.h"
 #include "net/download.h"
+#include "chat/template.h"
 
 #ifdef __cplusplus
 extern "C" {
