@@ -581,6 +581,8 @@ static int call_named_test(ech_jx *x, const ech_jv *name, ech_jv *v, ech_jargs *
 FILTER(map)
 {
     size_t n;
+    if (!ech_jv_truthy(v))   /* jinja2: "if value:" before iterating */
+        return gen_list(x, 0);
     ech_jv **it = ech_jx_iter(x, v, &n);
     if (!it)
         return NULL;
@@ -621,6 +623,8 @@ FILTER(map)
 static ech_jv *select_common(ech_jx *x, ech_jv *v, ech_jargs *a, bool want, bool byattr)
 {
     size_t n;
+    if (!ech_jv_truthy(v))   /* jinja2: "if value:" before iterating */
+        return gen_list(x, 0);
     ech_jv **it = ech_jx_iter(x, v, &n);
     if (!it)
         return NULL;
