@@ -638,17 +638,8 @@ static ech_jv *split(ech_jx *x, ech_jv *s, ech_jv *sep, ech_jv *maxv, bool right
                 if (i >= n)
                     break;
                 if (max >= 0 && (int64_t)parts->l.n >= max) {
-                    size_t end = n;
-                    while (end > i) {   /* Python keeps the rest, minus trailing whitespace */
-                        uint32_t c2;
-                        size_t kk = 1;
-                        while (kk < 4 && end - kk > i && ((unsigned char)p[end - kk] & 0xc0) == 0x80)
-                            kk++;
-                        if (ech_jv_utf8_next(p + end - kk, kk, &c2) != kk || !ech_jv_isspace(c2))
-                            break;
-                        end -= kk;
-                    }
-                    ech_jv *e = mkstr(x, p + i, end - i, markup);
+                    /* Python keeps the rest as it is, trailing whitespace included */
+                    ech_jv *e = mkstr(x, p + i, n - i, markup);
                     if (!e || !ech_jv_list_push(&x->heap, parts, e))
                         return ech_jx_oom(x);
                     break;
@@ -746,7 +737,7 @@ static bool is_cased_alpha(uint32_t c)
     return to_upper(c) != c || to_lower(c) != c;
 }
 
-/* mode: 0 lower, 1 upper, 2 title, 3 capitalize, 4 swapcase */
+/* mode: 0 lower, 1 upper, 2 str.title, 3 capitalize, 4 swapcase, 5 the title filter */
 ech_jv *ech_jx_case(ech_jx *x, ech_jv *s, int mode)
 {
     ech_buf b = {0};
@@ -756,26 +747,40 @@ ech_jv *ech_jx_case(ech_jx *x, ech_jv *s, int mode)
         size_t k = ech_jv_utf8_next(s->s.p + i, s->s.n - i, &cp);
         uint32_t o = cp;
         switch (mode) {
-        case 0: o = to_lower(cp); break;
+        case 0:
+            o = to_lower(cp);
+            if (cp == 0x3a3 && prev_cased) {   /* final sigma: no cased letter follows */
+                uint32_t nx = 0;
+                if (i + k < s->s.n)
+                    ech_jv_utf8_next(s->s.p + i + k, s->s.n - i - k, &nx);
+                if (!(i + k < s->s.n && is_cased_alpha(nx)))
+                    o = 0x3c2;
+            }
+            break;
         case 1: o = to_upper(cp); break;
-        case 2: o = prev_cased ? to_lower(cp) : to_upper(cp); break;
+        case 2:
+        case 5: o = prev_cased ? to_lower(cp) : to_upper(cp); break;
         case 3: o = first ? to_upper(cp) : to_lower(cp); break;
         case 4: o = to_upper(cp) != cp ? to_upper(cp) : to_lower(cp); break;
         }
         if (cp == 0x130 && mode == 0) {
             /* İ lowercases to i + combining dot in Python */
             if (ech_buf_append(&b, "i\xcc\x87", 3)) goto oom;
-        } else if (o == cp || k != ech_jv_utf8_next(s->s.p + i, k, &cp) || cp >= 0x80 || o >= 0x80) {
+        } else if (cp == 0xdf && mode == 1) {
+            if (ech_buf_append(&b, "SS", 2)) goto oom;   /* ß has no one-letter capital */
+        } else if (o == cp) {
+            if (ech_buf_append(&b, s->s.p + i, k)) goto oom;
+        } else {
             uint8_t enc[4];
-            size_t m = o == cp ? 0 : ech_utf8_encode(o, enc);
+            size_t m = ech_utf8_encode(o, enc);
             if (m ? ech_buf_append(&b, enc, m) : ech_buf_append(&b, s->s.p + i, k))
                 goto oom;
-        } else if (ech_buf_putc(&b, (char)o)) {
-            goto oom;
         }
-        prev_cased = is_cased_alpha(cp) || (prev_cased && cp == '\'');
-        if (mode == 2 && !is_cased_alpha(cp))
-            prev_cased = false;
+        if (mode == 5)   /* jinja2's title filter: words begin after [-\s({[<] */
+            prev_cased = !(cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<' ||
+                           ech_jv_isspace(cp));
+        else
+            prev_cased = is_cased_alpha(cp);
         first = false;
         i += k;
     }

@@ -90,8 +90,8 @@ ech_jv *ech_jx_escape(ech_jx *x, ech_jv *v);
 
 /* Evaluate one expression node. */
 ech_jv *ech_jx_eval(ech_jx *x, const ech_jnode *n);
-/* Shared with filters.c: case mapping (0 lower, 1 upper, 2 title,
- * 3 capitalize, 4 swapcase), str.replace, dict.items(). */
+/* Shared with filters.c: case mapping (0 lower, 1 upper, 2 str.title,
+ * 3 capitalize, 4 swapcase, 5 the title filter), str.replace, dict.items(). */
 ech_jv *ech_jx_case(ech_jx *x, ech_jv *s, int mode);
 ech_jv *ech_jx_replace(ech_jx *x, ech_jv *s, ech_jv *old, ech_jv *new_, int64_t count);
 ech_jv *ech_jx_items(ech_jx *x, ech_jv *d);

@@ -543,7 +543,7 @@ FILTER(title)
 {
     CHECK("do_title", 0, NULL);
     ech_jv *s = str_of(x, v);
-    return s ? ech_jx_case(x, s, 2) : NULL;
+    return s ? ech_jx_case(x, s, 5) : NULL;
 }
 
 /* Apply a filter or test named by a string to one value, with extra args. */
@@ -1212,10 +1212,8 @@ TEST(in)
 
 TEST(filter)
 {
-    ech_jv *n = arg1(x, a, "test_filter");
-    if (!n)
-        return -1;
-    (void)v;
+    ech_jv *n = v;   /* `'name' is filter`: the subject is the name */
+    (void)x, (void)a;
     if (n->type != JV_STR)
         return 0;
     char nm[64];
@@ -1228,10 +1226,8 @@ TEST(filter)
 
 TEST(test)
 {
-    ech_jv *n = arg1(x, a, "test_test");
-    if (!n)
-        return -1;
-    (void)v;
+    ech_jv *n = v;   /* `'name' is test`: the subject is the name */
+    (void)x, (void)a;
     if (n->type != JV_STR)
         return 0;
     char nm[64];

@@ -1,48 +1,77 @@
 #!/bin/sh
-# chat-compare.sh - render every template x every conversation with
-# ech-template and with the jinja2 reference, and compare the bytes.
+# chat-compare.sh - render chat templates with ech-template and with the
+# jinja2 reference (chat_render.py) and compare the bytes.
 #
-#   chat-compare.sh ECH_TEMPLATE PYTHON TEMPLATE_DIR FIXTURE_DIR OUTDIR
+#   chat-compare.sh OUTDIR TEMPLATE... -- FIXTURE...
 #
-# For each pair prints one line: "same NAME", "same-error NAME" or
-# "DIFF NAME" (diffs land in OUTDIR), then a summary line
+# TEMPLATE is a .jinja file or a .gguf (its own template, BOS and EOS);
+# FIXTURE is a path prefix: PREFIX.messages.json, optional PREFIX.tools.json
+# and PREFIX.args (more options, one per line).  $ECH_TEMPLATE is the tool,
+# $PYJINJA a python3 with jinja2.  Prints for every pair one line:
+#   same TEMPLATE FIXTURE | same-error TEMPLATE FIXTURE: MESSAGE | DIFF TEMPLATE FIXTURE
+# (a DIFF leaves .want/.got files in OUTDIR), then the summary line
 #   templates=N conversations=N identical=N same_error=N differ=N
-# Fixtures: NAME.messages.json, optional NAME.tools.json and NAME.args
-# (extra options, one per line).  Both renderers get the same BOS/EOS and
-# SOURCE_DATE_EPOCH, so strftime_now agrees.
-ech=$1 py=$2 tdir=$3 fdir=$4 out=$5
+: "${ECH_TEMPLATE:=ech-template}" "${PYJINJA:=python3}"
+out=$1; shift
 mkdir -p "$out"
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1735689600}
 TZ=UTC
 export SOURCE_DATE_EPOCH TZ
-nt=0 nc=0 same=0 serr=0 diff=0
-for t in "$tdir"/*.jinja; do
-	nt=$((nt + 1))
-	tn=$(basename "$t" .jinja)
-	for m in "$fdir"/*.messages.json; do
-		c=$(basename "$m" .messages.json)
-		[ $nt = 1 ] && nc=$((nc + 1))
-		set -- --template "$t" --messages "$m" --bos "<s>" --eos "</s>"
-		[ -f "$fdir/$c.tools.json" ] && set -- "$@" --tools "$fdir/$c.tools.json"
-		if [ -f "$fdir/$c.args" ]; then
-			while IFS= read -r a; do [ -n "$a" ] && set -- "$@" "$a"; done <"$fdir/$c.args"
-		fi
-		base="$out/$tn.$c"
-		"$py" "$(dirname "$0")/chat_render.py" "$@" >"$base.want" 2>"$base.want-err"
-		wrc=$?
-		"$ech" "$@" >"$base.got" 2>"$base.got-err"
-		grc=$?
-		if [ $wrc = 0 ] && [ $grc = 0 ] && cmp -s "$base.want" "$base.got"; then
-			same=$((same + 1)); echo "same $tn $c"
-			rm -f "$base".*
-		elif [ $wrc != 0 ] && [ $grc != 0 ] &&
-			[ "$(sed -n 's/^error: //p' "$base.want-err")" = "$(sed -n 's/^ech-template: //p' "$base.got-err")" ]; then
-			serr=$((serr + 1)); echo "same-error $tn $c: $(sed -n 's/^error: //p' "$base.want-err")"
-			rm -f "$base".*
-		else
-			diff=$((diff + 1)); echo "DIFF $tn $c"
-		fi
+templates= fixtures= seen=0
+for a in "$@"; do
+	if [ "$a" = "--" ]; then seen=1; continue; fi
+	if [ $seen = 0 ]; then templates="$templates $a"; else fixtures="$fixtures $a"; fi
+done
+tab=$(printf '\t')
+jobs="$out/jobs"
+: >"$jobs"
+# args_for TEMPLATE FIXTURE: the shared options, one per line
+args_for() {
+	case $1 in
+	*.gguf) printf '%s\n' --gguf "$1" ;;
+	*) printf '%s\n' --template "$1" --bos "<s>" --eos "</s>" ;;
+	esac
+	printf '%s\n' --messages "$2.messages.json"
+	[ -f "$2.tools.json" ] && printf '%s\n' --tools "$2.tools.json"
+	[ -f "$2.args" ] && grep -v '^$' "$2.args"
+	return 0
+}
+nt=0 nc=0
+for t in $templates; do
+	nt=$((nt + 1)); nc=0
+	for f in $fixtures; do
+		nc=$((nc + 1))
+		tn=$(basename "$t"); fn=$(basename "$f")
+		args_for "$t" "$f" | { printf '%s' "$out/$tn.$fn"; while IFS= read -r l; do printf '\t%s' "$l"; done; echo; } >>"$jobs"
 	done
 done
+"$PYJINJA" "$(dirname "$0")/chat_render.py" --batch "$jobs" || exit 2
+same=0 serr=0 diff=0
+while IFS= read -r line; do
+	prefix=${line%%"$tab"*}
+	rest=${line#*"$tab"}
+	# rebuild the argument list for ech-template (-m for a model)
+	set --
+	oldifs=$IFS; IFS=$tab
+	for a in $rest; do
+		case $a in --gguf) a=-m ;; esac
+		set -- "$@" "$a"
+	done
+	IFS=$oldifs
+	"$ECH_TEMPLATE" "$@" >"$prefix.got" 2>"$prefix.got-err"
+	grc=$?
+	wrc=$(cat "$prefix.want-rc")
+	name=$(basename "$prefix")
+	if [ "$wrc" = 0 ] && [ $grc = 0 ] && cmp -s "$prefix.want" "$prefix.got"; then
+		same=$((same + 1)); echo "same $name"
+		rm -f "$prefix".*
+	elif [ "$wrc" != 0 ] && [ $grc != 0 ] &&
+		[ "$(sed -n 's/^error: //p' "$prefix.want-err")" = "$(sed -n 's/^ech-template: //p' "$prefix.got-err")" ]; then
+		serr=$((serr + 1)); echo "same-error $name: $(sed -n 's/^error: //p' "$prefix.want-err")"
+		rm -f "$prefix".*
+	else
+		diff=$((diff + 1)); echo "DIFF $name"
+	fi
+done <"$jobs"
 echo "templates=$nt conversations=$nc identical=$same same_error=$serr differ=$diff"
 [ $diff = 0 ]
