@@ -1633,9 +1633,12 @@ static ech_jv *repeat(ech_jx *x, ech_jv *seq, int64_t k)
 {
     if (k < 0)
         k = 0;
+    size_t unit = seq->type == JV_STR ? seq->s.n : seq->l.n * sizeof(void *);
+    if (unit && ((uint64_t)k > SIZE_MAX / unit || (x->heap.limit && (uint64_t)k > x->heap.limit / unit))) {
+        x->heap.exhausted = true;   /* would not fit the budget: say so now */
+        return ech_jx_oom(x);
+    }
     if (seq->type == JV_STR) {
-        if (seq->s.n && (uint64_t)k > x->heap.limit / seq->s.n)
-            return ech_jx_oom(x);
         size_t n = seq->s.n * (size_t)k;
         char *p = ech_jv_alloc(&x->heap, n ? n : 1);
         if (!p)
@@ -1647,8 +1650,6 @@ static ech_jv *repeat(ech_jx *x, ech_jv *seq, int64_t k)
             r->flags = seq->flags & JV_F_MARKUP;
         return r ? r : ech_jx_oom(x);
     }
-    if (seq->l.n && (uint64_t)k > x->heap.limit / (seq->l.n * sizeof(void *)))
-        return ech_jx_oom(x);
     ech_jv *l = ech_jv_list(&x->heap, seq->l.n * (size_t)k);
     if (!l)
         return ech_jx_oom(x);
