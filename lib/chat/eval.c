@@ -1193,7 +1193,8 @@ static ech_jv *dict_method(ech_jx *x, ech_jv *d, const char *m, ech_jargs *a)
         ech_jv *c = ech_jv_dict(&x->heap, d->d.n);
         if (!c)
             return ech_jx_oom(x);
-        memcpy(c->d.v, d->d.v, d->d.n * sizeof *d->d.v);
+        if (d->d.n)
+            memcpy(c->d.v, d->d.v, d->d.n * sizeof *d->d.v);
         c->d.n = d->d.n;
         return c;
     }
@@ -1207,7 +1208,8 @@ static ech_jv *list_method(ech_jx *x, ech_jv *l, const char *m, ech_jargs *a)
         ech_jv *c = ech_jv_list(&x->heap, l->l.n);
         if (!c)
             return ech_jx_oom(x);
-        memcpy(c->l.v, l->l.v, l->l.n * sizeof *l->l.v);
+        if (l->l.n)
+            memcpy(c->l.v, l->l.v, l->l.n * sizeof *l->l.v);
         c->l.n = l->l.n;
         return c;
     }
@@ -2228,8 +2230,10 @@ static ech_status exec_stmt(ech_jx *x, const ech_jnode *n)
         ech_jv **kv = ech_jv_alloc(&x->heap, (args.nkw + 1) * sizeof *kv);
         if (!kn || !kv)
             return fail_status(x);
-        memcpy(kn, args.kwname, args.nkw * sizeof *kn);
-        memcpy(kv, args.kwval, args.nkw * sizeof *kv);
+        if (args.nkw) {
+            memcpy(kn, args.kwname, args.nkw * sizeof *kn);
+            memcpy(kv, args.kwval, args.nkw * sizeof *kv);
+        }
         kn[args.nkw] = "caller";
         kv[args.nkw] = caller;
         args.kwname = kn;

@@ -520,7 +520,8 @@ FILTER(list)
     ech_jv *l = ech_jv_list(&x->heap, n);
     if (!l)
         return ech_jx_oom(x);
-    memcpy(l->l.v, it, n * sizeof *it);
+    if (n)
+        memcpy(l->l.v, it, n * sizeof *it);
     l->l.n = n;
     return l;
 }
@@ -972,7 +973,8 @@ FILTER(format)
         args = ech_jv_list(&x->heap, a->npos);
         if (args) {
             args->flags = JV_F_TUPLE;
-            memcpy(args->l.v, a->pos, a->npos * sizeof *a->pos);
+            if (a->npos)
+                memcpy(args->l.v, a->pos, a->npos * sizeof *a->pos);
             args->l.n = a->npos;
         }
     }

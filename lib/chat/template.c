@@ -89,7 +89,8 @@ ech_status ech_chat_render(const ech_chat_template *t, const ech_chat_input *in,
         .syms = &t->syms,
         .err = err ? err : &local,
         .lim = {.max_output = in->max_output ? in->max_output : DEFAULT_MAX_OUTPUT,
-                .max_steps = MAX_STEPS, .max_depth = MAX_CALL_DEPTH},
+                .max_steps = in->max_steps ? in->max_steps : MAX_STEPS,
+                .max_depth = MAX_CALL_DEPTH},
     };
     ech_error_clear(x.err);
     if (in->now) {

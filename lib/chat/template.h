@@ -54,6 +54,7 @@ typedef struct ech_chat_input {
                                    SOURCE_DATE_EPOCH variable (UTC) if set, else the local time */
     size_t max_output;          /* bytes of prompt; 0: 16 MiB */
     size_t max_memory;          /* bytes of working memory; 0: 256 MiB */
+    uint64_t max_steps;         /* loop iterations + calls; 0: 10 million */
 } ech_chat_input;
 
 /* Render.  On success *out is a malloc'ed NUL-terminated prompt (the caller
