@@ -114,32 +114,41 @@ int main(int argc, char **argv)
         case OPT_EOS: eos = cli.optarg; break;
         case OPT_VAR: {
             const char *eq = strchr(cli.optarg, '=');
-            if (!eq || eq == cli.optarg)
+            if (!eq || eq == cli.optarg) {
+                json_object_put(vars);
                 return ech_cli_usage_error(&cli, "--var wants KEY=JSON, got '%s'", cli.optarg);
+            }
             enum json_tokener_error jerr;
             json_object *v = json_tokener_parse_verbose(eq + 1, &jerr);
-            if (jerr != json_tokener_success)
+            if (jerr != json_tokener_success) {
+                json_object_put(vars);
                 return ech_cli_usage_error(&cli, "--var %.*s: the value is not JSON (%s); quote strings, "
                                            "e.g. --var 'name=\"text\"'", (int)(eq - cli.optarg),
                                            cli.optarg, json_tokener_error_desc(jerr));
+            }
             char key[256];
             snprintf(key, sizeof key, "%.*s", (int)(eq - cli.optarg), cli.optarg);
             json_object_object_add(vars, key, v);
             break;
         }
-        case ECH_OPT_HELP: ech_cli_help(&cli, stdout); return ECH_EXIT_OK;
-        case ECH_OPT_VERSION: ech_cli_version(&cli); return ECH_EXIT_OK;
-        default: return ECH_EXIT_USAGE;
+        case ECH_OPT_HELP: ech_cli_help(&cli, stdout); json_object_put(vars); return ECH_EXIT_OK;
+        case ECH_OPT_VERSION: ech_cli_version(&cli); json_object_put(vars); return ECH_EXIT_OK;
+        default: json_object_put(vars); return ECH_EXIT_USAGE;
         }
     }
+    const char *usage = NULL;
     if (cli.optind < argc)
-        return ech_cli_usage_error(&cli, "unexpected argument '%s'", argv[cli.optind]);
-    if (!model && !tpl_path)
-        return ech_cli_usage_error(&cli, "give a model (-m) or a template (-t)");
-    if (!msgs_path == !prompt)
-        return ech_cli_usage_error(&cli, "give the conversation with --messages or -p (one of them)");
-    if (system && !prompt)
-        return ech_cli_usage_error(&cli, "--system goes with -p");
+        usage = "unexpected argument";
+    else if (!model && !tpl_path)
+        usage = "give a model (-m) or a template (-t)";
+    else if (!msgs_path == !prompt)
+        usage = "give the conversation with --messages or -p (one of them)";
+    else if (system && !prompt)
+        usage = "--system goes with -p";
+    if (usage) {
+        json_object_put(vars);
+        return ech_cli_usage_error(&cli, "%s", usage);
+    }
 
     ech_gguf *g = NULL;
     ech_chat_template *tpl = NULL;

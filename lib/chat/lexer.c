@@ -197,22 +197,25 @@ static ech_status lex_string(lexer *L, char q)
 
 static ech_status lex_number(lexer *L)
 {
+    /* digits with '_' separators, an optional fraction and exponent; the
+     * literal is copied without the underscores for strtod/strtoll */
     size_t i = L->pos;
     char buf[128];
     size_t bn = 0;
-    bool isf = false;
+    bool isf = false, toolong = false;
+#define PUT(c) do { if (bn < sizeof buf - 1) buf[bn++] = (c); else toolong = true; } while (0)
     while (i < L->n && ((L->s[i] >= '0' && L->s[i] <= '9') || L->s[i] == '_')) {
-        if (L->s[i] != '_' && bn < sizeof buf - 1)
-            buf[bn++] = L->s[i];
+        if (L->s[i] != '_')
+            PUT(L->s[i]);
         i++;
     }
     if (i + 1 < L->n && L->s[i] == '.' && L->s[i + 1] >= '0' && L->s[i + 1] <= '9') {
         isf = true;
-        buf[bn++] = '.';
+        PUT('.');
         i++;
         while (i < L->n && ((L->s[i] >= '0' && L->s[i] <= '9') || L->s[i] == '_')) {
-            if (L->s[i] != '_' && bn < sizeof buf - 1)
-                buf[bn++] = L->s[i];
+            if (L->s[i] != '_')
+                PUT(L->s[i]);
             i++;
         }
     }
@@ -222,16 +225,16 @@ static ech_status lex_number(lexer *L)
             j++;
         if (j < L->n && L->s[j] >= '0' && L->s[j] <= '9') {
             isf = true;
-            while (i < j && bn < sizeof buf - 1)
-                buf[bn++] = L->s[i++];
-            while (i < L->n && L->s[i] >= '0' && L->s[i] <= '9') {
-                if (bn < sizeof buf - 1)
-                    buf[bn++] = L->s[i];
-                i++;
-            }
+            while (i < j)
+                PUT(L->s[i++]);
+            while (i < L->n && L->s[i] >= '0' && L->s[i] <= '9')
+                PUT(L->s[i++]);
         }
     }
+#undef PUT
     buf[bn] = '\0';
+    if (toolong)
+        return lex_fail(L, "number literal too long");
     ech_jtok *t = push(L, isf ? TK_FLOAT : TK_INT);
     if (!t)
         return ECH_ERR_NOMEM;

@@ -107,6 +107,10 @@ static void test_errors(void)
            "unknown filter inside an if: only fails when reached");
     ok(starts(render("{% include 'x.j2' %}", NULL), "ERR(4): 'include' is not available"), "no file access");
     ok(starts(render("{{ 'unterminated }}", NULL), "ERR(4): "), "unterminated string");
+    char lit[400] = "{{ ";   /* fuzz: a 300-digit literal overran the lexer's buffer */
+    memset(lit + 3, '4', 300);
+    strcpy(lit + 303, ".5 }}");
+    ok(starts(render(lit, NULL), "ERR(4): number literal too long"), "overlong number literal");
     ok(starts(render("{% for x in y %}", NULL), "ERR(4): Unexpected end of template"), "unclosed block");
 }
 
