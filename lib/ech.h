@@ -22,6 +22,7 @@
  *   model/context.h a running sequence: KV cache, decode, logits
  *   gen/sampler.h   penalties, top-k/top-p/min-p, temperature, seeded draws
  *   gen/generate.h  the generation loop with UTF-8-safe streaming and stop strings
+ *   chat/template.h chat templates (a sandboxed Jinja interpreter)
  *
  * Conventions, everywhere: functions return ech_status (ECH_OK = 0); output
  * parameters come last, then an optional ech_error * for a message.  Whoever
@@ -54,6 +55,7 @@
 #include "model/context.h"
 #include "gen/sampler.h"
 #include "gen/generate.h"
+#include "chat/template.h"
 
 #ifdef __cplusplus
 extern "C" {
