@@ -1,6 +1,7 @@
 /* bench-generate - prompt processing and generation speed, like llama-bench.
  *
  *   bench/bench-generate -m MODEL [-p 512] [-n 128] [-t THREADS] [-r 3] [--kv f16|f32]
+ *   bench/bench-generate --bandwidth [-t THREADS]
  *
  * pp: a fresh context decodes P random tokens in one batch; tg: a fresh
  * context decodes N tokens one at a time.  Prints one JSON line per test with
@@ -25,8 +26,45 @@ static double now(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* Read bandwidth in GB/s: threads sum a 1 GiB buffer (best of 5). */
+static double bandwidth(int threads)
+{
+    size_t n = (size_t)1 << 27;   /* 1 GiB of uint64 */
+    uint64_t *buf = malloc(n * sizeof *buf);
+    if (!buf)
+        return 0;
+#pragma omp parallel for num_threads(threads)
+    for (size_t i = 0; i < n; i++)
+        buf[i] = i;
+    double best = 0;
+    volatile uint64_t sink = 0;
+    for (int r = 0; r < 5; r++) {
+        double s = now();
+        uint64_t acc = 0;
+#pragma omp parallel for num_threads(threads) reduction(+ : acc)
+        for (size_t i = 0; i < n; i += 8)
+            acc += buf[i] ^ buf[i + 1] ^ buf[i + 2] ^ buf[i + 3] ^ buf[i + 4] ^ buf[i + 5] ^ buf[i + 6] ^ buf[i + 7];
+        double gbs = (double)(n * sizeof *buf) / (now() - s) / 1e9;
+        sink += acc;
+        if (gbs > best)
+            best = gbs;
+    }
+    (void)sink;
+    free(buf);
+    return best;
+}
+
 int main(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--bandwidth")) {
+            int t = 1;
+            for (int j = 1; j + 1 < argc; j++)
+                if (!strcmp(argv[j], "-t"))
+                    t = atoi(argv[j + 1]);
+            printf("{\"bandwidth_gb_s\":%.2f,\"threads\":%d}\n", bandwidth(t), t);
+            return 0;
+        }
     const char *path = NULL;
     int P = 512, N = 128, T = 0, R = 3;
     ech_type kv = ECH_TYPE_F16;

@@ -1,7 +1,7 @@
 /* t-chat.c - unit tests for the chat-template interpreter (lib/chat/).
  *
  * Byte-for-byte agreement with jinja2 on real templates is checked by
- * tests/t0300-template-jinja2.sh; here: the API, jinja2 behaviours pinned
+ * tests/t0500-template-jinja2.sh; here: the API, jinja2 behaviours pinned
  * down without Python, the sandbox limits against hostile templates, and
  * reading templates from GGUF files. */
 #include "config.h"

@@ -1,0 +1,74 @@
+#!/bin/sh
+# bench/generate.sh - ech-generate's engine against llama.cpp, side by side.
+#
+#   LLAMA_BENCH=/path/to/llama-bench bench/generate.sh [ROUNDS]
+#
+# Builds random-weight models at real sizes with bench/mkmodel (TinyLlama-1.1B
+# shapes in F16, Q8_0, Q4_0, Q4_K_M, and a 110M-parameter Q4_0 model) into
+# $ECH_BENCH_MODELS (default /tmp/echostra-bench), then for every model and for
+# 1 and 2 threads runs, alternating, ROUNDS times (default 2):
+#   bench/bench-generate -p 512 -n 128 (ours)  and  llama-bench -p 512 -n 128
+# (both: F16 KV cache, same threads, 3 repetitions each).  Prints prompt
+# processing (pp512) and generation (tg128) tokens/s, their ratio, peak RSS of
+# each process, and the decode roofline: weight bytes per token / measured read
+# bandwidth.  llama-bench is llama.cpp's own benchmark, built from its public
+# source outside this tree (cmake --build build --target llama-bench).
+# Needs: make bench/mkmodel bench/bench-generate; python3; /usr/bin/time.
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+rounds=${1:-2}
+LLAMA_BENCH=${LLAMA_BENCH:?set LLAMA_BENCH to a llama-bench binary}
+dir=${ECH_BENCH_MODELS:-/tmp/echostra-bench}
+vocab=${ECH_SHARED:-$top/../shared}/vocab/ggml-vocab-llama-spm.gguf
+mkdir -p "$dir"
+for spec in tinyllama:F16 tinyllama:Q8_0 tinyllama:Q4_0 tinyllama:Q4_K_M 110m:Q4_0; do
+	f="$dir/${spec%%:*}-${spec#*:}.gguf"
+	[ -f "$f" ] || "$top/bench/mkmodel" --preset "${spec%%:*}" --type "${spec#*:}" --vocab "$vocab" -o "$f"
+done
+out=$(mktemp -d)
+for t in 1 2; do "$top/bench/bench-generate" --bandwidth -t $t >"$out/bw$t.json"; done
+for spec in tinyllama:F16 tinyllama:Q8_0 tinyllama:Q4_0 tinyllama:Q4_K_M 110m:Q4_0; do
+	f="$dir/${spec%%:*}-${spec#*:}.gguf"
+	name="${spec%%:*}-${spec#*:}"
+	for t in 1 2; do
+		r=0
+		while [ $r -lt "$rounds" ]; do
+			/usr/bin/time -f '{"peak_rss_kib":%M}' -o "$out/$name.$t.$r.ech.rss" \
+				"$top/bench/bench-generate" -m "$f" -p 512 -n 128 -t $t -r 3 >"$out/$name.$t.$r.ech.json"
+			/usr/bin/time -f '{"peak_rss_kib":%M}' -o "$out/$name.$t.$r.llama.rss" \
+				"$LLAMA_BENCH" -m "$f" -p 512 -n 128 -t $t -r 3 -o json >"$out/$name.$t.$r.llama.json" 2>/dev/null
+			r=$((r + 1))
+		done
+	done
+done
+python3 - "$out" "$rounds" <<'PY'
+import glob, json, os, sys, statistics
+out, rounds = sys.argv[1], int(sys.argv[2])
+bw = {t: json.load(open(f"{out}/bw{t}.json"))["bandwidth_gb_s"] for t in (1, 2)}
+print(f"read bandwidth: {bw[1]:.1f} GB/s (1 thread), {bw[2]:.1f} GB/s (2 threads)\n")
+print("| model | threads | test | echostra t/s | llama.cpp t/s | ratio | ech RSS MiB | llama.cpp RSS MiB | decode roofline (ech % / llama % of bandwidth limit) |")
+print("|---|---:|---|---:|---:|---:|---:|---:|---|")
+for name in ["tinyllama-F16", "tinyllama-Q8_0", "tinyllama-Q4_0", "tinyllama-Q4_K_M", "110m-Q4_0"]:
+    for t in (1, 2):
+        ech = {"pp512": [], "tg128": []}; lla = {"pp512": [], "tg128": []}; wb = 0
+        rss_e, rss_l = [], []
+        for r in range(rounds):
+            base = f"{out}/{name}.{t}.{r}"
+            for line in open(base + ".ech.json"):
+                d = json.loads(line)
+                if "test" in d:
+                    ech[d["test"]].append(d["tokens_per_s"]); wb = d["weight_bytes"]
+            for d in json.load(open(base + ".llama.json")):
+                key = f"pp{d['n_prompt']}" if d["n_prompt"] else f"tg{d['n_gen']}"
+                lla[key].append(d["avg_ts"])
+            rss_e.append(json.load(open(base + ".ech.rss"))["peak_rss_kib"])
+            rss_l.append(json.load(open(base + ".llama.rss"))["peak_rss_kib"])
+        for test in ("pp512", "tg128"):
+            e, l = statistics.mean(ech[test]), statistics.mean(lla[test])
+            roof = ""
+            if test == "tg128" and wb:
+                limit = bw[t] * 1e9 / wb
+                roof = f"limit {limit:.1f} t/s: {100*e/limit:.0f}% / {100*l/limit:.0f}%"
+            print(f"| {name} | {t} | {test} | {e:.2f} | {l:.2f} | {e/l:.2f} | {max(rss_e)/1024:.0f} | {max(rss_l)/1024:.0f} | {roof} |")
+PY
+rm -rf "$out"
