@@ -115,3 +115,57 @@ int ech_cli_parse_u64(const ech_cli *cli, const char *opt, const char *s, unsign
     *out = v;
     return 0;
 }
+
+char *ech_cli_read_file(const ech_cli *cli, const char *path, size_t *len)
+{
+    ech_mapfile mf;
+    ech_error err;
+    ech_status st = strcmp(path, "-") == 0 ? ech_mapfile_open_fd(&mf, 0, "<stdin>", 1, &err)
+                                           : ech_mapfile_open(&mf, path, &err);
+    if (st != ECH_OK) {
+        ech_cli_error(cli, "%s", err.msg);
+        return NULL;
+    }
+    char *s = malloc(mf.size + 1);
+    if (s) {
+        if (mf.size)
+            memcpy(s, mf.data, mf.size);
+        s[mf.size] = '\0';
+        *len = mf.size;
+    } else {
+        ech_cli_error(cli, "out of memory");
+    }
+    ech_mapfile_close(&mf);
+    return s;
+}
+
+json_object *ech_cli_read_json(const ech_cli *cli, const char *path, int want, const char *what)
+{
+    size_t len;
+    char *text = ech_cli_read_file(cli, path, &len);
+    if (!text)
+        return NULL;
+    json_tokener *tok = json_tokener_new_ex(JSON_TOKENER_DEFAULT_DEPTH);
+    json_object *j = tok ? json_tokener_parse_ex(tok, text, (int)len) : NULL;
+    if (tok && (!j || json_tokener_get_error(tok) != json_tokener_success)) {
+        ech_cli_error(cli, "%s: not valid JSON: %s", path,
+                      json_tokener_error_desc(json_tokener_get_error(tok)));
+        json_object_put(j);
+        j = NULL;
+    } else if (j && !json_object_is_type(j, (json_type)want)) {
+        ech_cli_error(cli, "%s: %s must be a JSON %s", path, what, want == json_type_array ? "array" : "object");
+        json_object_put(j);
+        j = NULL;
+    }
+    json_tokener_free(tok);
+    free(text);
+    return j;
+}
+
+json_object *ech_cli_message(const char *role, const char *content)
+{
+    json_object *m = json_object_new_object();
+    json_object_object_add(m, "role", json_object_new_string(role));
+    json_object_object_add(m, "content", ech_json_string(content, strlen(content)));
+    return m;
+}

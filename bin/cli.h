@@ -52,4 +52,16 @@ int ech_cli_usage_error(const ech_cli *cli, const char *fmt, ...) __attribute__(
 /* Parse a non-negative integer option value; on error prints and returns -1. */
 int ech_cli_parse_u64(const ech_cli *cli, const char *opt, const char *s, unsigned long long *out);
 
+/* Read a whole file ("-": stdin) as a NUL-terminated, malloc'ed string; NULL
+ * after printing why. */
+char *ech_cli_read_file(const ech_cli *cli, const char *path, size_t *len);
+
+/* Read a JSON file that must be an array or an object (`want`); NULL after
+ * printing why.  `what` names it in messages ("the messages"). */
+struct json_object;
+struct json_object *ech_cli_read_json(const ech_cli *cli, const char *path, int want, const char *what);
+
+/* {"role": role, "content": content} (a new reference). */
+struct json_object *ech_cli_message(const char *role, const char *content);
+
 #endif

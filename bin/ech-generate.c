@@ -19,6 +19,7 @@ enum {
     OPT_TEMP = 0x101, OPT_TOP_K, OPT_TOP_P, OPT_MIN_P, OPT_REPEAT, OPT_REPEAT_N, OPT_PRESENCE,
     OPT_FREQUENCY, OPT_SEED, OPT_STOP, OPT_IGNORE_EOS, OPT_CTX, OPT_BATCH, OPT_KV, OPT_JSON,
     OPT_TOP_LOGPROBS, OPT_NO_SPECIAL, OPT_NO_PARSE_SPECIAL,
+    OPT_CHAT, OPT_SYSTEM, OPT_MESSAGES, OPT_TOOLS, OPT_CHAT_TEMPLATE, OPT_PRINT_PROMPT,
 };
 
 static const ech_cli_opt options[] = {
@@ -43,6 +44,12 @@ static const ech_cli_opt options[] = {
     {OPT_THREADS, 't', "threads", "N", "threads (default: the number of cores)"},
     {OPT_JSON, 0, "json", NULL, "stream NDJSON events, then a summary record"},
     {OPT_TOP_LOGPROBS, 0, "top-logprobs", "N", "with --json, the N most likely tokens per step"},
+    {OPT_CHAT, 0, "chat", NULL, "treat the prompt as a user message and apply the chat template"},
+    {OPT_SYSTEM, 0, "system", "TEXT", "with --chat: a system message before it"},
+    {OPT_MESSAGES, 0, "messages", "FILE", "the whole conversation: a JSON array of OpenAI-style messages"},
+    {OPT_TOOLS, 0, "tools", "FILE", "tool definitions (a JSON array, OpenAI format) for the template"},
+    {OPT_CHAT_TEMPLATE, 0, "chat-template", "FILE", "a Jinja chat template to use instead of the model's"},
+    {OPT_PRINT_PROMPT, 0, "print-prompt", NULL, "print the rendered chat prompt exactly and exit"},
     {OPT_NO_SPECIAL, 0, "no-bos", NULL, "do not add the BOS token the vocabulary asks for"},
     {OPT_NO_PARSE_SPECIAL, 0, "no-parse-special", NULL, "tokenize \"<|...|>\" in the prompt as plain text"},
     {OPT_VERBOSE, 'v', "verbose", NULL, "print timings to stderr"},
@@ -54,7 +61,8 @@ static ech_cli cli = {
     .prog = "ech-generate",
     .usage = "-m MODEL [OPTION]... [-p PROMPT | -f FILE]",
     .about = "Generate text from a prompt with a GGUF model (llama, qwen2, qwen3, gemma3) on the CPU.\n"
-             "The prompt comes from -p, -f or stdin; the text streams to stdout as it is produced.",
+             "The prompt comes from -p, -f or stdin; the text streams to stdout as it is produced.\n"
+             "With --chat or --messages the model's chat template formats the conversation.",
     .opts = options,
 };
 
@@ -194,6 +202,8 @@ int main(int argc, char **argv)
     struct { int set; float v; } temp = {0}, top_p = {0}, min_p = {0}, rep = {0}, pres = {0}, freq = {0};
     struct { int set; long long v; } top_k = {0}, rep_n = {0}, seed = {0};
     long long top_logprobs = 0;
+    int chat = 0, print_prompt = 0;
+    const char *system = NULL, *messages_path = NULL, *tools_path = NULL, *template_path = NULL;
     int c;
     while ((c = ech_cli_next(&cli, argc, argv)) != -1) {
         const char *a = cli.optarg;
@@ -229,6 +239,12 @@ int main(int argc, char **argv)
         case OPT_THREADS: if (parse_int("-t", a, 1, 1024, &v)) return ECH_EXIT_USAGE; cp.n_threads = (int)v; break;
         case OPT_JSON: json = 1; break;
         case OPT_TOP_LOGPROBS: if (parse_int("--top-logprobs", a, 0, 20, &top_logprobs)) return ECH_EXIT_USAGE; break;
+        case OPT_CHAT: chat = 1; break;
+        case OPT_SYSTEM: system = a; break;
+        case OPT_MESSAGES: messages_path = a; break;
+        case OPT_TOOLS: tools_path = a; break;
+        case OPT_CHAT_TEMPLATE: template_path = a; break;
+        case OPT_PRINT_PROMPT: print_prompt = 1; break;
         case OPT_NO_SPECIAL: add_special = 0; break;
         case OPT_NO_PARSE_SPECIAL: parse_special = 0; break;
         case OPT_VERBOSE: verbose = 1; break;
@@ -243,11 +259,20 @@ int main(int argc, char **argv)
         return ech_cli_usage_error(&cli, "unexpected argument '%s'", argv[cli.optind]);
     if (prompt_arg && prompt_file)
         return ech_cli_usage_error(&cli, "give the prompt with -p or -f, not both");
+    if (messages_path && (chat || prompt_arg || prompt_file))
+        return ech_cli_usage_error(&cli, "--messages gives the whole conversation: no --chat, -p or -f with it");
+    if (messages_path)
+        chat = 1;
+    if ((system || tools_path || template_path || print_prompt) && !chat)
+        return ech_cli_usage_error(&cli, "--system, --tools, --chat-template and --print-prompt go with --chat or --messages");
 
     /* the prompt */
     char *prompt;
     size_t prompt_len;
-    if (prompt_arg) {
+    if (messages_path) {
+        prompt = strdup("");
+        prompt_len = 0;
+    } else if (prompt_arg) {
         prompt = strdup(prompt_arg);
         prompt_len = strlen(prompt_arg);
     } else {
@@ -274,18 +299,64 @@ int main(int argc, char **argv)
         return ECH_EXIT_FAIL;
     }
     ech_error err;
+    ech_gguf *g = NULL;
     ech_model *m = NULL;
     ech_tokenizer *tk = NULL;
     ech_ctx *ctx = NULL;
     ech_tokens toks = {0};
+    json_object *msgs = NULL, *tools = NULL;
+    char *rendered = NULL, *tpl_src = NULL;
+    size_t rendered_len = 0, tpl_len = 0;
     int rc = ECH_EXIT_FAIL;
-    if (ech_model_open(path, &m, &err) != ECH_OK || ech_tokenizer_load(m->gguf, &tk, &err) != ECH_OK ||
-        ech_ctx_new(m, &cp, &ctx, &err) != ECH_OK) {
+    if (ech_gguf_open(path, &g, &err) != ECH_OK) {
         ech_cli_error(&cli, "%s", err.msg);
         goto done;
     }
-    unsigned flags = (add_special ? ECH_TOKENIZE_ADD_SPECIAL : 0) | (parse_special ? ECH_TOKENIZE_PARSE_SPECIAL : 0);
-    if (ech_tokenize(tk, prompt, prompt_len, flags, &toks, &err) != ECH_OK) {
+    if (chat) {
+        /* the conversation, rendered with the chat template */
+        if (messages_path) {
+            if (!(msgs = ech_cli_read_json(&cli, messages_path, json_type_array, "the messages")))
+                goto done;
+        } else {
+            msgs = json_object_new_array();
+            if (system)
+                json_object_array_add(msgs, ech_cli_message("system", system));
+            json_object_array_add(msgs, ech_cli_message("user", prompt));
+        }
+        if (tools_path && !(tools = ech_cli_read_json(&cli, tools_path, json_type_array, "the tools")))
+            goto done;
+        if (template_path && !(tpl_src = ech_cli_read_file(&cli, template_path, &tpl_len)))
+            goto done;
+        ech_prompt_opts po = {.messages = msgs, .tools = tools, .add_generation_prompt = true,
+                              .template_src = tpl_src, .template_len = tpl_len};
+        bool chatml;
+        if (ech_prompt_render(g, &po, &rendered, &rendered_len, &chatml, &err) != ECH_OK) {
+            ech_cli_error(&cli, "chat template: %s", err.msg);
+            goto done;
+        }
+        if (chatml)
+            fprintf(stderr, "%s: note: %s has no chat template; using ChatML\n", cli.prog, path);
+        if (print_prompt) {
+            rc = fwrite(rendered, 1, rendered_len, stdout) == rendered_len && fflush(stdout) == 0
+                     ? ECH_EXIT_OK : ECH_EXIT_FAIL;
+            goto done;
+        }
+    }
+    ech_gguf *owned = g;
+    g = NULL;   /* the model takes the file */
+    if (ech_model_from_gguf(owned, &m, &err) != ECH_OK || ech_tokenizer_load(m->gguf, &tk, &err) != ECH_OK ||
+        ech_ctx_new(m, &cp, &ctx, &err) != ECH_OK) {
+        ech_cli_error(&cli, "%s: %s", path, err.msg);
+        goto done;
+    }
+    ech_status tst;
+    if (chat) {
+        tst = ech_prompt_tokenize(tk, rendered, rendered_len, msgs, &toks, &err);
+    } else {
+        unsigned flags = (add_special ? ECH_TOKENIZE_ADD_SPECIAL : 0) | (parse_special ? ECH_TOKENIZE_PARSE_SPECIAL : 0);
+        tst = ech_tokenize(tk, prompt, prompt_len, flags, &toks, &err);
+    }
+    if (tst != ECH_OK) {
         ech_cli_error(&cli, "tokenizing the prompt: %s", err.msg);
         goto done;
     }
@@ -357,6 +428,11 @@ done:
     ech_ctx_free(ctx);
     ech_tokenizer_free(tk);
     ech_model_close(m);
+    ech_gguf_close(g);
+    json_object_put(msgs);
+    json_object_put(tools);
+    free(rendered);
+    free(tpl_src);
     free(path);
     free(prompt);
     return rc;

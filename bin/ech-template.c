@@ -38,61 +38,6 @@ static ech_cli cli = {
     .opts = options,
 };
 
-/* Read a whole file ("-": stdin) as a NUL-terminated string; NULL after printing an error. */
-static char *slurp(const char *path, size_t *len)
-{
-    ech_mapfile mf;
-    ech_error err;
-    ech_status st = strcmp(path, "-") == 0 ? ech_mapfile_open_fd(&mf, 0, "<stdin>", 1, &err)
-                                           : ech_mapfile_open(&mf, path, &err);
-    if (st != ECH_OK) {
-        ech_cli_error(&cli, "%s", err.msg);
-        return NULL;
-    }
-    char *s = malloc(mf.size + 1);
-    if (s) {
-        if (mf.size)
-            memcpy(s, mf.data, mf.size);
-        s[mf.size] = '\0';
-        *len = mf.size;
-    } else {
-        ech_cli_error(&cli, "out of memory");
-    }
-    ech_mapfile_close(&mf);
-    return s;
-}
-
-static json_object *read_json(const char *path, json_type want, const char *what)
-{
-    size_t len;
-    char *text = slurp(path, &len);
-    if (!text)
-        return NULL;
-    json_tokener *tok = json_tokener_new_ex(JSON_TOKENER_DEFAULT_DEPTH);
-    json_object *j = tok ? json_tokener_parse_ex(tok, text, (int)len) : NULL;
-    if (tok && (!j || json_tokener_get_error(tok) != json_tokener_success)) {
-        ech_cli_error(&cli, "%s: not valid JSON: %s", path,
-                      json_tokener_error_desc(json_tokener_get_error(tok)));
-        json_object_put(j);
-        j = NULL;
-    } else if (j && !json_object_is_type(j, want)) {
-        ech_cli_error(&cli, "%s: %s must be a JSON %s", path, what, want == json_type_array ? "array" : "object");
-        json_object_put(j);
-        j = NULL;
-    }
-    json_tokener_free(tok);
-    free(text);
-    return j;
-}
-
-static json_object *message(const char *role, const char *content)
-{
-    json_object *m = json_object_new_object();
-    json_object_object_add(m, "role", json_object_new_string(role));
-    json_object_object_add(m, "content", ech_json_string(content, strlen(content)));
-    return m;
-}
-
 int main(int argc, char **argv)
 {
     const char *model = NULL, *tpl_path = NULL, *tpl_name = NULL, *msgs_path = NULL,
@@ -161,7 +106,7 @@ int main(int argc, char **argv)
     }
     if (tpl_path) {
         size_t len;
-        if (!(src = slurp(tpl_path, &len)))
+        if (!(src = ech_cli_read_file(&cli, tpl_path, &len)))
             goto done;
         if (ech_chat_template_compile(src, len, &tpl, &err) != ECH_OK) {
             ech_cli_error(&cli, "%s: %s", tpl_path, err.msg);
@@ -188,15 +133,15 @@ int main(int argc, char **argv)
             eos = eos_buf;
     }
     if (msgs_path) {
-        if (!(msgs = read_json(msgs_path, json_type_array, "the messages")))
+        if (!(msgs = ech_cli_read_json(&cli, msgs_path, json_type_array, "the messages")))
             goto done;
     } else {
         msgs = json_object_new_array();
         if (system)
-            json_object_array_add(msgs, message("system", system));
-        json_object_array_add(msgs, message("user", prompt));
+            json_object_array_add(msgs, ech_cli_message("system", system));
+        json_object_array_add(msgs, ech_cli_message("user", prompt));
     }
-    if (tools_path && !(tools = read_json(tools_path, json_type_array, "the tools")))
+    if (tools_path && !(tools = ech_cli_read_json(&cli, tools_path, json_type_array, "the tools")))
         goto done;
 
     ech_chat_input in = {

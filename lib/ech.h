@@ -22,6 +22,7 @@
  *   model/context.h a running sequence: KV cache, decode, logits
  *   gen/sampler.h   penalties, top-k/top-p/min-p, temperature, seeded draws
  *   gen/generate.h  the generation loop with UTF-8-safe streaming and stop strings
+ *   gen/prompt.h    a chat conversation rendered and tokenized (injection-safe)
  *   chat/template.h chat templates (a sandboxed Jinja interpreter)
  *
  * Conventions, everywhere: functions return ech_status (ECH_OK = 0); output
@@ -55,6 +56,7 @@
 #include "model/context.h"
 #include "gen/sampler.h"
 #include "gen/generate.h"
+#include "gen/prompt.h"
 #include "chat/template.h"
 
 #ifdef __cplusplus

@@ -106,12 +106,25 @@ static int c_isspace(char c)
     return c == ' ' || (c >= '\t' && c <= '\r');
 }
 
+/* 1 if [at, at+n) overlaps one of the sorted, disjoint spans. */
+static int overlaps(const ech_span *sp, size_t n_sp, size_t at, size_t n)
+{
+    for (size_t i = 0; i < n_sp; i++) {
+        if (sp[i].off >= at + n)
+            return 0;
+        if (sp[i].off + sp[i].len > at)
+            return 1;
+    }
+    return 0;
+}
+
 /* Split every text fragment at each occurrence of each special token, longest
  * tokens first, as llama.cpp's tokenizer_st_partition does.  Control and
- * unknown tokens only take part when parse_special is set; user-defined
- * tokens always do.  LSTRIP/RSTRIP tokens swallow neighbouring whitespace. */
+ * unknown tokens only take part when parse_special is set, and never where
+ * they would overlap a `literal` span; user-defined tokens always do.
+ * LSTRIP/RSTRIP tokens swallow neighbouring whitespace. */
 static int partition(const ech_tokenizer *tk, const char *text, size_t len, int parse_special,
-                     frag_list *a, frag_list *b)
+                     const ech_span *literal, size_t n_literal, frag_list *a, frag_list *b)
 {
     a->n = 0;
     if (len && frag_push(a, -1, 0, len))
@@ -119,7 +132,8 @@ static int partition(const ech_tokenizer *tk, const char *text, size_t len, int 
     for (uint32_t k = 0; k < tk->n_special; k++) {
         ech_token id = tk->special[k];
         unsigned type = tk->type[id];
-        if (!parse_special && (type == ECH_TOKEN_CONTROL || type == ECH_TOKEN_UNKNOWN))
+        int controlled = type == ECH_TOKEN_CONTROL || type == ECH_TOKEN_UNKNOWN;
+        if (!parse_special && controlled)
             continue;
         ech_str t = tk->text[id];
         b->n = 0;
@@ -130,12 +144,16 @@ static int partition(const ech_tokenizer *tk, const char *text, size_t len, int 
                     return -1;
                 continue;
             }
-            size_t base = fr.off, end = fr.off + fr.len;
-            while (base < end) {
-                const char *m = memmem(text + base, end - base, t.ptr, t.len);
+            size_t base = fr.off, search = fr.off, end = fr.off + fr.len;
+            while (search < end) {
+                const char *m = memmem(text + search, end - search, t.ptr, t.len);
                 if (!m)
                     break;
                 size_t at = (size_t)(m - text), left = at - base;
+                if (controlled && overlaps(literal, n_literal, at, t.len)) {
+                    search = at + 1;   /* literal text: not a token here */
+                    continue;
+                }
                 if (tk->attr[id] & TOK_ATTR_LSTRIP)
                     while (left > 0 && c_isspace(text[base + left - 1]))
                         left--;
@@ -147,6 +165,7 @@ static int partition(const ech_tokenizer *tk, const char *text, size_t len, int 
                 if (tk->attr[id] & TOK_ATTR_RSTRIP)
                     while (base < end && c_isspace(text[base]))
                         base++;
+                search = base;
             }
             if (base < end && frag_push(b, -1, base, end - base))
                 return -1;
@@ -209,18 +228,23 @@ static ech_status run(const ech_tokenizer *tk, tok_session *s, const char *text,
     return ECH_OK;
 }
 
-ech_status ech_tokenize(const ech_tokenizer *tk, const char *text, size_t len, unsigned flags,
-                        ech_tokens *out, ech_error *err)
+ech_status ech_tokenize_spans(const ech_tokenizer *tk, const char *text, size_t len, unsigned flags,
+                              const ech_span *literal, size_t n_literal, ech_tokens *out, ech_error *err)
 {
-    if (!tk || !out || (!text && len))
+    if (!tk || !out || (!text && len) || (!literal && n_literal))
         return ech_error_set(err, ECH_ERR_INVALID, "ech_tokenize: bad arguments");
     if (len >= UINT32_MAX / 8)
         return ech_error_set(err, ECH_ERR_RANGE, "ech_tokenize: %zu bytes is too long", len);
+    for (size_t i = 0; i < n_literal; i++)
+        if (literal[i].off > len || literal[i].len > len - literal[i].off ||
+            (i && literal[i].off < literal[i - 1].off + literal[i - 1].len))
+            return ech_error_set(err, ECH_ERR_INVALID, "ech_tokenize: literal spans must be sorted, "
+                                 "disjoint and inside the text");
     frag_list a = {0}, b = {0};
     tok_session s = {.tk = tk, .out = out};
     size_t n0 = out->n;
     ech_status st = ECH_OK;
-    if (partition(tk, text, len, (flags & ECH_TOKENIZE_PARSE_SPECIAL) != 0, &a, &b))
+    if (partition(tk, text, len, (flags & ECH_TOKENIZE_PARSE_SPECIAL) != 0, literal, n_literal, &a, &b))
         st = ECH_ERR_NOMEM;
     else
         st = run(tk, &s, text, &a, flags);
@@ -232,4 +256,10 @@ ech_status ech_tokenize(const ech_tokenizer *tk, const char *text, size_t len, u
         return ech_error_set(err, st, "tokenize: %s", ech_strerror(st));
     }
     return ECH_OK;
+}
+
+ech_status ech_tokenize(const ech_tokenizer *tk, const char *text, size_t len, unsigned flags,
+                        ech_tokens *out, ech_error *err)
+{
+    return ech_tokenize_spans(tk, text, len, flags, NULL, 0, out, err);
 }

@@ -89,6 +89,19 @@ ech_status ech_tokenize(const ech_tokenizer *tk, const char *text, size_t len, u
                         ech_tokens *out, ech_error *err);
 
 /* Detokenize flags. */
+/* A byte range of a text. */
+typedef struct ech_span {
+    size_t off, len;
+} ech_span;
+
+/* Like ech_tokenize, but inside the `literal` spans (sorted, disjoint) text
+ * that looks like a control token stays text even with
+ * ECH_TOKENIZE_PARSE_SPECIAL.  A chat prompt is tokenized this way: the
+ * template's own special tokens become tokens, while the same text inside a
+ * message (user input) cannot inject one. */
+ech_status ech_tokenize_spans(const ech_tokenizer *tk, const char *text, size_t len, unsigned flags,
+                              const ech_span *literal, size_t n_literal, ech_tokens *out, ech_error *err);
+
 enum {
     ECH_DETOK_SPECIAL = 1u << 0,     /* render control and unknown tokens as their text */
     ECH_DETOK_KEEP_SPACE = 1u << 1   /* SPM/WPM: keep the space that the "▁" in front of the
