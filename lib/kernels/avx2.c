@@ -113,11 +113,10 @@ T2 INLINE void q4k_tile(int NT, int64_t nb, const uint8_t *const *wr, const uint
             _mm_prefetch((const char *)b + 4 * bsz, _MM_HINT_T0);
             _mm_prefetch((const char *)b + 4 * bsz + 64, _MM_HINT_T0);
             _mm_prefetch((const char *)b + 4 * bsz + 128, _MM_HINT_T0);
-            uint8_t sc[8], mn[8];
-            for (int j = 0; j < 8; j++)
-                ech_k4_scale_min(j, b->scales, &sc[j], &mn[j]);
-            uint64_t mn64;
-            memcpy(&mn64, mn, 8);
+            uint64_t sc64, mn64;
+            ech_k4_scales_mins(b->scales, &sc64, &mn64);
+            uint8_t sc[8];
+            memcpy(sc, &sc64, 8);
             const __m128i m16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn64));
             const __m256i mnp = _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
             __m256i lo[4], hi[4];

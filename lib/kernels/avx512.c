@@ -143,13 +143,6 @@ T512 INLINE void q32_tile(int kind, int NT, int64_t nb, const uint8_t *const *wr
 
 /* ---- Q4_K x Q8_K ------------------------------------------------------------ */
 
-/* The 8 scales and 8 mins of a Q4_K/Q5_K block as bytes. */
-INLINE void k4_unpack_scales(const uint8_t *s, uint8_t sc[8], uint8_t mn[8])
-{
-    for (int j = 0; j < 8; j++)
-        ech_k4_scale_min(j, s, &sc[j], &mn[j]);
-}
-
 T512 INLINE __m512i bcast_pair_i32(__m512i v16, int a, int b)
 {
     const __m512i idx = _mm512_set_epi32(b, b, b, b, b, b, b, b, a, a, a, a, a, a, a, a);
@@ -170,11 +163,8 @@ T512 INLINE void q4k_tile(int NT, int64_t nb, const uint8_t *const *wr, const ui
             _mm_prefetch((const char *)b + 4 * bsz, _MM_HINT_T0);
             _mm_prefetch((const char *)b + 4 * bsz + 64, _MM_HINT_T0);
             _mm_prefetch((const char *)b + 4 * bsz + 128, _MM_HINT_T0);
-            uint8_t sc[8], mn[8];
-            k4_unpack_scales(b->scales, sc, mn);
             uint64_t sc64, mn64;
-            memcpy(&sc64, sc, 8);
-            memcpy(&mn64, mn, 8);
+            ech_k4_scales_mins(b->scales, &sc64, &mn64);
             const __m512i sc32 = _mm512_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc64));
             /* zmm lo/hi of chunk pair (c, c+1): sub-blocks (2c, 2c+2) / (2c+1, 2c+3) */
             const __m512i s0 = bcast_pair_i32(sc32, 0, 2), s1 = bcast_pair_i32(sc32, 1, 3);

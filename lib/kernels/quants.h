@@ -10,6 +10,7 @@
 #define ECH_KERNELS_QUANTS_H
 
 #include <stdint.h>
+#include <string.h>
 
 #define ECH_QK32 32      /* elements per block of the small-block types */
 #define ECH_QK_K 256     /* elements per K-quant super-block */
@@ -85,6 +86,21 @@ static inline void ech_k4_scale_min(int j, const uint8_t *s, uint8_t *sc, uint8_
         *sc = (uint8_t)((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4));
         *mn = (uint8_t)((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
     }
+}
+
+/* All 8 scales and 8 mins of a Q4_K/Q5_K block, one byte each (the same
+ * values as ech_k4_scale_min, from three 32-bit words). */
+static inline void ech_k4_scales_mins(const uint8_t *s, uint64_t *sc, uint64_t *mn)
+{
+    uint32_t u0, u1, u2;
+    memcpy(&u0, s, 4);
+    memcpy(&u1, s + 4, 4);
+    memcpy(&u2, s + 8, 4);
+    const uint32_t lo6 = 0x3F3F3F3Fu, lo4 = 0x0F0F0F0Fu, lo2 = 0x03030303u;
+    uint32_t sc_hi = (u2 & lo4) | (((u0 >> 6) & lo2) << 4);
+    uint32_t mn_hi = ((u2 >> 4) & lo4) | (((u1 >> 6) & lo2) << 4);
+    *sc = (u0 & lo6) | ((uint64_t)sc_hi << 32);
+    *mn = (u1 & lo6) | ((uint64_t)mn_hi << 32);
 }
 
 /* The 16 signed scales (-32..31) of a Q3_K block. */
