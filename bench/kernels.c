@@ -8,6 +8,8 @@
  * the matrix (>= 256 MiB) that weights stream from DRAM, not from L3; it
  * reports GB/s of weights read and GFLOP/s (2 flops per weight).  The
  * machine's read bandwidth is measured first with a plain streaming loop.
+ * BENCH_TYPES=Q4_0,F16 limits the types; BENCH_HOT=1 runs one copy of the
+ * matrix (pick rows x cols that fit in L2 to measure compute alone).
  */
 #include "config.h"
 
@@ -20,10 +22,15 @@
 
 #include "ech.h"
 
+/* BENCH_CPUTIME=1 (with OMP_NUM_THREADS=1): time only while the process
+ * runs, for tuning on a machine shared with other work */
 static double now(void)
 {
+    static int cpu = -1;
+    if (cpu < 0)
+        cpu = getenv("BENCH_CPUTIME") != NULL;
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(cpu ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -83,7 +90,8 @@ int main(int argc, char **argv)
         uint64_t rb;
         ech_type_nbytes(t, (uint64_t)cols, &rb);
         size_t mbytes = (size_t)rb * rows;
-        int copies = (int)((256u << 20) / mbytes) + 1;
+        /* BENCH_HOT=1: one copy, so a matrix that fits in cache measures compute */
+        int copies = getenv("BENCH_HOT") ? 1 : (int)((256u << 20) / mbytes) + 1;
         uint8_t *W = malloc(mbytes * copies);
         /* valid blocks: quantise random floats where we can, else random bytes */
         const ech_type_kernels *k = ech_kernels_ref(t);
@@ -109,6 +117,8 @@ int main(int argc, char **argv)
                 /* decode: cycle through the copies */
                 /* best of 3 trials: the machine may be shared */
                 int iters = level == 0 ? copies : 2 * copies;
+                if (copies == 1)
+                    iters = level == 0 ? 5 : 50;
                 ech_matmul(W, t, rows, cols, x, 1, y, scratch, th);
                 double dt = 1e30, pdt = 1e30;
                 for (int trial = 0; trial < 3; trial++) {

@@ -22,6 +22,7 @@
 #define T2 __attribute__((target("avx2,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline))
 #define MR 4
+#define UNROLL _Pragma("GCC unroll 16")
 
 T2 INLINE float h2f(const uint8_t *p)
 {
@@ -55,20 +56,20 @@ T2 INLINE void q32_tile(int kind, int NT, int64_t nb, const uint8_t *const *wr, 
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const __m256i nl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)ech_iq4nl_values));
     __m256 acc[MR][4];
-    for (int r = 0; r < MR; r++)
-        for (int t = 0; t < NT; t++)
+    UNROLL for (int r = 0; r < MR; r++)
+        UNROLL for (int t = 0; t < NT; t++)
             acc[r][t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
         __m256i av[4], corr[4];
         float da[4];
-        for (int t = 0; t < NT; t++) {
+        UNROLL for (int t = 0; t < NT; t++) {
             const uint8_t *ab = at[t] + i * 34;
             da[t] = h2f(ab);
             av[t] = _mm256_loadu_si256((const __m256i *)(const void *)(ab + 2));
             if (kind == K_Q4_0) /* 8 * sum(a) */
                 corr[t] = dot_u8s8(_mm256_set1_epi8(8), av[t]);
         }
-        for (int r = 0; r < MR; r++) {
+        UNROLL for (int r = 0; r < MR; r++) {
             const uint8_t *b = wr[r] + i * bsz;
             _mm_prefetch((const char *)b + 8 * bsz, _MM_HINT_T0);
             const float dw = h2f(b);
@@ -82,7 +83,7 @@ T2 INLINE void q32_tile(int kind, int NT, int64_t nb, const uint8_t *const *wr, 
                     w = _mm256_shuffle_epi8(nl, w);
             }
             const __m256i wabs = kind == K_Q4_0 ? w : _mm256_sign_epi8(w, w);
-            for (int t = 0; t < NT; t++) {
+            UNROLL for (int t = 0; t < NT; t++) {
                 __m256i s;
                 if (kind == K_Q4_0)
                     s = _mm256_sub_epi32(dot_u8s8(w, av[t]), corr[t]);
@@ -92,8 +93,8 @@ T2 INLINE void q32_tile(int kind, int NT, int64_t nb, const uint8_t *const *wr, 
             }
         }
     }
-    for (int r = 0; r < MR; r++)
-        for (int t = 0; t < NT; t++)
+    UNROLL for (int r = 0; r < MR; r++)
+        UNROLL for (int t = 0; t < NT; t++)
             out[r][t] = hsum8(acc[r][t]);
 }
 
@@ -104,11 +105,11 @@ T2 INLINE void q4k_tile(int NT, int64_t nb, const uint8_t *const *wr, const uint
     const size_t bsz = sizeof(ech_block_q4_K), asz = sizeof(ech_block_q8_K);
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     __m256 acc[MR][4];
-    for (int r = 0; r < MR; r++)
-        for (int t = 0; t < NT; t++)
+    UNROLL for (int r = 0; r < MR; r++)
+        UNROLL for (int t = 0; t < NT; t++)
             acc[r][t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        for (int r = 0; r < MR; r++) {
+        UNROLL for (int r = 0; r < MR; r++) {
             const ech_block_q4_K *b = (const ech_block_q4_K *)(const void *)(wr[r] + i * bsz);
             _mm_prefetch((const char *)b + 4 * bsz, _MM_HINT_T0);
             _mm_prefetch((const char *)b + 4 * bsz + 64, _MM_HINT_T0);
@@ -120,30 +121,29 @@ T2 INLINE void q4k_tile(int NT, int64_t nb, const uint8_t *const *wr, const uint
             const __m128i m16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn64));
             const __m256i mnp = _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
             __m256i lo[4], hi[4];
-            for (int c = 0; c < 4; c++) {
+            UNROLL for (int c = 0; c < 4; c++) {
                 __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)(b->qs + 32 * c));
                 lo[c] = _mm256_and_si256(q, m4);
                 hi[c] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
             }
             const float d = _cvtsh_ss(b->d), dmin = _cvtsh_ss(b->dmin);
-            for (int t = 0; t < NT; t++) {
+            UNROLL for (int t = 0; t < NT; t++) {
                 const ech_block_q8_K *y = (const ech_block_q8_K *)(const void *)(at[t] + i * asz);
                 __m256i isum = _mm256_setzero_si256();
-                for (int c = 0; c < 4; c++) {
+                UNROLL for (int c = 0; c < 4; c++) {
                     __m256i pl = _mm256_maddubs_epi16(lo[c], _mm256_loadu_si256((const __m256i *)(const void *)(y->qs + 64 * c)));
                     __m256i ph = _mm256_maddubs_epi16(hi[c], _mm256_loadu_si256((const __m256i *)(const void *)(y->qs + 64 * c + 32)));
                     isum = _mm256_add_epi32(isum, _mm256_madd_epi16(pl, _mm256_set1_epi16(sc[2 * c])));
                     isum = _mm256_add_epi32(isum, _mm256_madd_epi16(ph, _mm256_set1_epi16(sc[2 * c + 1])));
                 }
                 __m256i msum = _mm256_madd_epi16(mnp, _mm256_loadu_si256((const __m256i *)(const void *)y->bsums));
-                __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(d * y->d));
-                __m256 fm = _mm256_mul_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(dmin * y->d));
-                acc[r][t] = _mm256_add_ps(acc[r][t], _mm256_sub_ps(f, fm));
+                acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(d * y->d), acc[r][t]);
+                acc[r][t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(dmin * y->d), acc[r][t]);
             }
         }
     }
-    for (int r = 0; r < MR; r++)
-        for (int t = 0; t < NT; t++)
+    UNROLL for (int r = 0; r < MR; r++)
+        UNROLL for (int t = 0; t < NT; t++)
             out[r][t] = hsum8(acc[r][t]);
 }
 
@@ -154,17 +154,17 @@ T2 INLINE void q6k_tile(int NT, int64_t nb, const uint8_t *const *wr, const uint
     const size_t bsz = sizeof(ech_block_q6_K), asz = sizeof(ech_block_q8_K);
     const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
     __m256 acc[MR][4];
-    for (int r = 0; r < MR; r++)
-        for (int t = 0; t < NT; t++)
+    UNROLL for (int r = 0; r < MR; r++)
+        UNROLL for (int t = 0; t < NT; t++)
             acc[r][t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        for (int r = 0; r < MR; r++) {
+        UNROLL for (int r = 0; r < MR; r++) {
             const ech_block_q6_K *b = (const ech_block_q6_K *)(const void *)(wr[r] + i * bsz);
-            for (int k = 0; k < 4; k++)
+            UNROLL for (int k = 0; k < 4; k++)
                 _mm_prefetch((const char *)b + 4 * bsz + 64 * k, _MM_HINT_T0);
             /* z[j]: quants 0..63 of elements 32j..32j+31; sv[j]: their two scales */
             __m256i z[8], sv[8];
-            for (int c = 0; c < 2; c++) {
+            UNROLL for (int c = 0; c < 2; c++) {
                 const __m256i l0 = _mm256_loadu_si256((const __m256i *)(const void *)(b->ql + 64 * c));
                 const __m256i l1 = _mm256_loadu_si256((const __m256i *)(const void *)(b->ql + 64 * c + 32));
                 const __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)(b->qh + 32 * c));
@@ -176,14 +176,14 @@ T2 INLINE void q6k_tile(int NT, int64_t nb, const uint8_t *const *wr, const uint
                 z[4 * c + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
                                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m3), 4));
             }
-            for (int j = 0; j < 8; j++)
+            UNROLL for (int j = 0; j < 8; j++)
                 sv[j] = _mm256_set_m128i(_mm_set1_epi16(b->scales[2 * j + 1]), _mm_set1_epi16(b->scales[2 * j]));
             const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)b->scales));
             const float d = _cvtsh_ss(b->d);
-            for (int t = 0; t < NT; t++) {
+            UNROLL for (int t = 0; t < NT; t++) {
                 const ech_block_q8_K *y = (const ech_block_q8_K *)(const void *)(at[t] + i * asz);
                 __m256i isum = _mm256_setzero_si256();
-                for (int j = 0; j < 8; j++) {
+                UNROLL for (int j = 0; j < 8; j++) {
                     __m256i p = _mm256_maddubs_epi16(z[j], _mm256_loadu_si256((const __m256i *)(const void *)(y->qs + 32 * j)));
                     isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, sv[j]));
                 }
@@ -194,8 +194,8 @@ T2 INLINE void q6k_tile(int NT, int64_t nb, const uint8_t *const *wr, const uint
             }
         }
     }
-    for (int r = 0; r < MR; r++)
-        for (int t = 0; t < NT; t++)
+    UNROLL for (int r = 0; r < MR; r++)
+        UNROLL for (int t = 0; t < NT; t++)
             out[r][t] = hsum8(acc[r][t]);
 }
 
@@ -218,24 +218,24 @@ T2 INLINE void float_tile(int kind, int NT, int64_t n, const uint8_t *const *wr,
 {
     const int es = kind == K_F32 ? 4 : 2;
     __m256 acc[MR][4];
-    for (int r = 0; r < MR; r++)
-        for (int t = 0; t < NT; t++)
+    UNROLL for (int r = 0; r < MR; r++)
+        UNROLL for (int t = 0; t < NT; t++)
             acc[r][t] = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 a[4];
-        for (int t = 0; t < NT; t++)
+        UNROLL for (int t = 0; t < NT; t++)
             a[t] = _mm256_loadu_ps((const float *)(const void *)at[t] + i);
-        for (int r = 0; r < MR; r++) {
+        UNROLL for (int r = 0; r < MR; r++) {
             if ((i & 31) == 0)
                 _mm_prefetch((const char *)(wr[r] + (i + 256) * es), _MM_HINT_T0);
             const __m256 w = load8(kind, wr[r] + i * es);
-            for (int t = 0; t < NT; t++)
+            UNROLL for (int t = 0; t < NT; t++)
                 acc[r][t] = _mm256_fmadd_ps(w, a[t], acc[r][t]);
         }
     }
-    for (int r = 0; r < MR; r++)
-        for (int t = 0; t < NT; t++) {
+    UNROLL for (int r = 0; r < MR; r++)
+        UNROLL for (int t = 0; t < NT; t++) {
             float s = hsum8(acc[r][t]);
             for (int64_t j = i; j < n; j++) {
                 float w;
@@ -257,7 +257,7 @@ T2 INLINE void float_tile(int kind, int NT, int64_t n, const uint8_t *const *wr,
                         float *y, size_t ys)                                                                \
     {                                                                                                       \
         const uint8_t *wr[MR], *at[4];                                                                      \
-        for (int r = 0; r < MR; r++)                                                                        \
+        UNROLL for (int r = 0; r < MR; r++)                                                                        \
             wr[r] = (const uint8_t *)w + (r < nr ? (size_t)r * ws : 0);                                     \
         for (int t = 0; t < 4; t++)                                                                         \
             at[t] = (const uint8_t *)a + (t < nt ? (size_t)t * as : 0);                                     \

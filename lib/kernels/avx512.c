@@ -28,6 +28,7 @@
 #define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi,avx2,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline))
 #define MR 4
+#define UNROLL _Pragma("GCC unroll 16")
 
 /* 8 fp16 scales at byte offsets 0, stride, ..., 7*stride from p, as floats */
 T512 INLINE __m256 load_d8(const uint8_t *p, __m256i offs)
@@ -82,15 +83,15 @@ T512 INLINE void q32_tile(int kind, int NT, int64_t nb, const uint8_t *const *wr
     const __m256i aoffs = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(34));
     const __m512i ones = _mm512_set1_epi8(1);
     __m512 acc[MR][4];
-    for (int r = 0; r < MR; r++)
-        for (int t = 0; t < NT; t++)
+    UNROLL for (int r = 0; r < MR; r++)
+        UNROLL for (int t = 0; t < NT; t++)
             acc[r][t] = _mm512_setzero_ps();
     const int64_t ng = nb / 8;
     for (int64_t g = 0; g < ng; g++) {
         __m256 da[4], dw[MR];
-        for (int t = 0; t < NT; t++)
+        UNROLL for (int t = 0; t < NT; t++)
             da[t] = load_d8(at[t] + g * 8 * 34, aoffs);
-        for (int r = 0; r < MR; r++) {
+        UNROLL for (int r = 0; r < MR; r++) {
             dw[r] = load_d8(wr[r] + g * 8 * bsz, woffs);
             _mm_prefetch((const char *)(wr[r] + (g + 4) * 8 * bsz), _MM_HINT_T0);
             _mm_prefetch((const char *)(wr[r] + (g + 4) * 8 * bsz + 64), _MM_HINT_T0);
@@ -100,10 +101,10 @@ T512 INLINE void q32_tile(int kind, int NT, int64_t nb, const uint8_t *const *wr
                 _mm_prefetch((const char *)(wr[r] + (g + 4) * 8 * bsz + 256), _MM_HINT_T0);
             }
         }
-        for (int p = 0; p < 4; p++) {
+        UNROLL for (int p = 0; p < 4; p++) {
             __m512i av[4], corr[4];
             __m512 das[4];
-            for (int t = 0; t < NT; t++) {
+            UNROLL for (int t = 0; t < NT; t++) {
                 const uint8_t *ab = at[t] + (g * 8 + 2 * p) * 34;
                 av[t] = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(ab + 2)));
                 av[t] = _mm512_inserti64x4(av[t], _mm256_loadu_si256((const __m256i *)(const void *)(ab + 36)), 1);
@@ -111,10 +112,10 @@ T512 INLINE void q32_tile(int kind, int NT, int64_t nb, const uint8_t *const *wr
                 corr[t] = _mm512_sub_epi32(_mm512_setzero_si512(), corr[t]);
                 das[t] = pair_scales(da[t], p);
             }
-            for (int r = 0; r < MR; r++) {
+            UNROLL for (int r = 0; r < MR; r++) {
                 const __m512i w = w_pair(kind, wr[r] + (g * 8 + 2 * p) * bsz, bsz);
                 const __m512 dws = pair_scales(dw[r], p);
-                for (int t = 0; t < NT; t++) {
+                UNROLL for (int t = 0; t < NT; t++) {
                     __m512i s = _mm512_dpbusd_epi32(corr[t], w, av[t]);
                     __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dws, das[t]));
                     acc[r][t] = _mm512_add_ps(acc[r][t], f);
@@ -122,8 +123,8 @@ T512 INLINE void q32_tile(int kind, int NT, int64_t nb, const uint8_t *const *wr
             }
         }
     }
-    for (int r = 0; r < MR; r++)
-        for (int t = 0; t < NT; t++) {
+    UNROLL for (int r = 0; r < MR; r++)
+        UNROLL for (int t = 0; t < NT; t++) {
             float s = _mm512_reduce_add_ps(acc[r][t]);
             int64_t done = ng * 8;
             if (done < nb) { /* the last < 8 blocks */
@@ -143,10 +144,11 @@ T512 INLINE void q32_tile(int kind, int NT, int64_t nb, const uint8_t *const *wr
 
 /* ---- Q4_K x Q8_K ------------------------------------------------------------ */
 
-T512 INLINE __m512i bcast_pair_i32(__m512i v16, int a, int b)
+/* int16 [v[a] x 16, v[b] x 16] from 8 int16 */
+T512 INLINE __m512i bcast_pair_i16(__m128i v8, int a, int b)
 {
-    const __m512i idx = _mm512_set_epi32(b, b, b, b, b, b, b, b, a, a, a, a, a, a, a, a);
-    return _mm512_permutexvar_epi32(idx, v16);
+    const __m512i idx = _mm512_inserti64x4(_mm512_set1_epi16((short)a), _mm256_set1_epi16((short)b), 1);
+    return _mm512_permutexvar_epi16(idx, _mm512_castsi128_si512(v8));
 }
 
 T512 INLINE void q4k_tile(int NT, int64_t nb, const uint8_t *const *wr, const uint8_t *const *at, float out[MR][4])
@@ -154,59 +156,50 @@ T512 INLINE void q4k_tile(int NT, int64_t nb, const uint8_t *const *wr, const ui
     const size_t bsz = sizeof(ech_block_q4_K), asz = sizeof(ech_block_q8_K);
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     __m512 acc[MR][4];
-    for (int r = 0; r < MR; r++)
-        for (int t = 0; t < NT; t++)
+    UNROLL for (int r = 0; r < MR; r++)
+        UNROLL for (int t = 0; t < NT; t++)
             acc[r][t] = _mm512_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        for (int r = 0; r < MR; r++) {
+        UNROLL for (int r = 0; r < MR; r++) {
             const ech_block_q4_K *b = (const ech_block_q4_K *)(const void *)(wr[r] + i * bsz);
             _mm_prefetch((const char *)b + 4 * bsz, _MM_HINT_T0);
             _mm_prefetch((const char *)b + 4 * bsz + 64, _MM_HINT_T0);
             _mm_prefetch((const char *)b + 4 * bsz + 128, _MM_HINT_T0);
             uint64_t sc64, mn64;
             ech_k4_scales_mins(b->scales, &sc64, &mn64);
-            const __m512i sc32 = _mm512_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc64));
-            /* zmm lo/hi of chunk pair (c, c+1): sub-blocks (2c, 2c+2) / (2c+1, 2c+3) */
-            const __m512i s0 = bcast_pair_i32(sc32, 0, 2), s1 = bcast_pair_i32(sc32, 1, 3);
-            const __m512i s2 = bcast_pair_i32(sc32, 4, 6), s3 = bcast_pair_i32(sc32, 5, 7);
-            const __m512i q01 = _mm512_loadu_si512(b->qs), q23 = _mm512_loadu_si512(b->qs + 64);
-            const __m512i lo01 = _mm512_and_si512(q01, m4), hi01 = _mm512_and_si512(_mm512_srli_epi16(q01, 4), m4);
-            const __m512i lo23 = _mm512_and_si512(q23, m4), hi23 = _mm512_and_si512(_mm512_srli_epi16(q23, 4), m4);
+            const __m128i sc16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc64));
+            /* w[c]: elements 64c..64c+63 = [low nibbles | high nibbles] of
+             * qs[32c..32c+31], matching the activations as stored; its two
+             * 256-bit halves are sub-blocks 2c and 2c+1 */
+            __m512i w[4], sv[4];
+            UNROLL for (int c = 0; c < 4; c++) {
+                __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(b->qs + 32 * c)));
+                w[c] = _mm512_and_si512(_mm512_mask_srli_epi16(q, 0xFFFF0000u, q, 4), m4);
+                sv[c] = bcast_pair_i16(sc16, 2 * c, 2 * c + 1);
+            }
             /* mins as int16 pairs [m0 m0 m1 m1 ...] against bsums */
             const __m128i mn16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn64));
             const __m256i mnp = _mm256_permutexvar_epi16(
                 _mm256_setr_epi16(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7), _mm256_castsi128_si256(mn16));
-            const float d = ech_fp16_to_fp32(b->d), dmin = ech_fp16_to_fp32(b->dmin);
-            for (int t = 0; t < NT; t++) {
+            const float d = _cvtsh_ss(b->d), dmin = _cvtsh_ss(b->dmin);
+            UNROLL for (int t = 0; t < NT; t++) {
                 const ech_block_q8_K *y = (const ech_block_q8_K *)(const void *)(at[t] + i * asz);
-                const int8_t *a = y->qs;
-                /* activation order: lo01 = [a0..31 | a64..95], hi01 = [a32..63 | a96..127] */
-                __m512i alo01 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)a)),
-                                                   _mm256_loadu_si256((const __m256i *)(const void *)(a + 64)), 1);
-                __m512i ahi01 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(a + 32))),
-                                                   _mm256_loadu_si256((const __m256i *)(const void *)(a + 96)), 1);
-                __m512i alo23 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(a + 128))),
-                                                   _mm256_loadu_si256((const __m256i *)(const void *)(a + 192)), 1);
-                __m512i ahi23 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(a + 160))),
-                                                   _mm256_loadu_si256((const __m256i *)(const void *)(a + 224)), 1);
-                __m512i z = _mm512_setzero_si512();
-                __m512i p0 = _mm512_mullo_epi32(_mm512_dpbusd_epi32(z, lo01, alo01), s0);
-                __m512i p1 = _mm512_mullo_epi32(_mm512_dpbusd_epi32(z, hi01, ahi01), s1);
-                __m512i p2 = _mm512_mullo_epi32(_mm512_dpbusd_epi32(z, lo23, alo23), s2);
-                __m512i p3 = _mm512_mullo_epi32(_mm512_dpbusd_epi32(z, hi23, ahi23), s3);
-                __m512i isum = _mm512_add_epi32(_mm512_add_epi32(p0, p1), _mm512_add_epi32(p2, p3));
+                /* q * a pairs in int16 (15 * 127 * 2 fits), then scale and sum
+                 * into int32 with vpdpwssd */
+                __m512i isum = _mm512_setzero_si512();
+                UNROLL for (int c = 0; c < 4; c++)
+                    isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(w[c], _mm512_loadu_si512(y->qs + 64 * c)), sv[c]);
                 __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)y->bsums);
                 __m256i msum = _mm256_madd_epi16(mnp, bs); /* 8 x m_j * (bsum_2j + bsum_2j+1) */
                 const float dd = d * y->d, dm = dmin * y->d;
                 /* sum += dd * isum - dm * msum, both exact integers until here */
-                __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(dd));
-                __m512 fm = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_zextsi256_si512(msum)), _mm512_set1_ps(dm));
-                acc[r][t] = _mm512_add_ps(acc[r][t], _mm512_sub_ps(f, fm));
+                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(dd), acc[r][t]);
+                acc[r][t] = _mm512_fnmadd_ps(_mm512_zextps256_ps512(_mm256_cvtepi32_ps(msum)), _mm512_set1_ps(dm), acc[r][t]);
             }
         }
     }
-    for (int r = 0; r < MR; r++)
-        for (int t = 0; t < NT; t++)
+    UNROLL for (int r = 0; r < MR; r++)
+        UNROLL for (int t = 0; t < NT; t++)
             out[r][t] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
@@ -218,18 +211,18 @@ T512 INLINE void q6k_tile(int NT, int64_t nb, const uint8_t *const *wr, const ui
     const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
     const __m512i shv = _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0);
     __m512 acc[MR][4];
-    for (int r = 0; r < MR; r++)
-        for (int t = 0; t < NT; t++)
+    UNROLL for (int r = 0; r < MR; r++)
+        UNROLL for (int t = 0; t < NT; t++)
             acc[r][t] = _mm512_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        for (int r = 0; r < MR; r++) {
+        UNROLL for (int r = 0; r < MR; r++) {
             const ech_block_q6_K *b = (const ech_block_q6_K *)(const void *)(wr[r] + i * bsz);
-            for (int k = 0; k < 4; k++)
+            UNROLL for (int k = 0; k < 4; k++)
                 _mm_prefetch((const char *)b + 4 * bsz + 64 * k, _MM_HINT_T0);
             /* quants 0..63 (the -32 comes back as -32 * sum(sc * bsum)) in
              * element order: z[0] = elements 0..63, ..., z[3] = 192..255 */
             __m512i z[4];
-            for (int c = 0; c < 2; c++) {
+            UNROLL for (int c = 0; c < 2; c++) {
                 const __m512i L = _mm512_loadu_si512(b->ql + 64 * c);
                 __m512i hb = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(b->qh + 32 * c)));
                 hb = _mm512_srlv_epi64(hb, shv); /* upper half: bits 2,3 / 6,7 move down */
@@ -239,21 +232,22 @@ T512 INLINE void q6k_tile(int NT, int64_t nb, const uint8_t *const *wr, const ui
                 z[2 * c + 1] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(L, 4), m4, h23, 0xEA);
             }
             /* scales: each 128-bit lane of z[k] is one sub-block of 16 */
-            const __m512i sc32 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)b->scales));
-            __m512i s[4];
-            for (int k = 0; k < 4; k++)
-                s[k] = _mm512_permutexvar_epi32(
-                    _mm512_set_epi32(4 * k + 3, 4 * k + 3, 4 * k + 3, 4 * k + 3, 4 * k + 2, 4 * k + 2, 4 * k + 2,
-                                     4 * k + 2, 4 * k + 1, 4 * k + 1, 4 * k + 1, 4 * k + 1, 4 * k, 4 * k, 4 * k, 4 * k),
-                    sc32);
             const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)b->scales));
-            const float d = ech_fp16_to_fp32(b->d);
-            for (int t = 0; t < NT; t++) {
+            __m512i s[4];
+            UNROLL for (int k = 0; k < 4; k++) {
+                const __m512i idx = _mm512_inserti64x4(
+                    _mm512_castsi256_si512(_mm256_set_m128i(_mm_set1_epi16((short)(4 * k + 1)), _mm_set1_epi16((short)(4 * k)))),
+                    _mm256_set_m128i(_mm_set1_epi16((short)(4 * k + 3)), _mm_set1_epi16((short)(4 * k + 2))), 1);
+                s[k] = _mm512_permutexvar_epi16(idx, _mm512_castsi256_si512(sc16));
+            }
+            const float d = _cvtsh_ss(b->d);
+            UNROLL for (int t = 0; t < NT; t++) {
                 const ech_block_q8_K *y = (const ech_block_q8_K *)(const void *)(at[t] + i * asz);
                 __m512i isum = _mm512_setzero_si512();
-                for (int k = 0; k < 4; k++) {
-                    __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), z[k], _mm512_loadu_si512(y->qs + 64 * k));
-                    isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(p, s[k]));
+                UNROLL for (int k = 0; k < 4; k++) {
+                    /* q (0..63) * a pairs fit int16; scale and sum with vpdpwssd */
+                    __m512i p = _mm512_maddubs_epi16(z[k], _mm512_loadu_si512(y->qs + 64 * k));
+                    isum = _mm512_dpwssd_epi32(isum, p, s[k]);
                 }
                 __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)y->bsums);
                 __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(sc16, bs), 5); /* 32 * sc * bsum */
@@ -262,8 +256,8 @@ T512 INLINE void q6k_tile(int NT, int64_t nb, const uint8_t *const *wr, const ui
             }
         }
     }
-    for (int r = 0; r < MR; r++)
-        for (int t = 0; t < NT; t++)
+    UNROLL for (int r = 0; r < MR; r++)
+        UNROLL for (int t = 0; t < NT; t++)
             out[r][t] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
@@ -286,29 +280,29 @@ T512 INLINE void float_tile(int kind, int NT, int64_t n, const uint8_t *const *w
 {
     const int es = kind == K_F32 ? 4 : 2;
     __m512 acc[MR][4][2];
-    for (int r = 0; r < MR; r++)
-        for (int t = 0; t < NT; t++)
+    UNROLL for (int r = 0; r < MR; r++)
+        UNROLL for (int t = 0; t < NT; t++)
             acc[r][t][0] = acc[r][t][1] = _mm512_setzero_ps();
     int64_t i = 0;
     for (; i + 32 <= n; i += 32) {
         __m512 a[4][2];
-        for (int t = 0; t < NT; t++) {
+        UNROLL for (int t = 0; t < NT; t++) {
             a[t][0] = _mm512_loadu_ps((const float *)(const void *)at[t] + i);
             a[t][1] = _mm512_loadu_ps((const float *)(const void *)at[t] + i + 16);
         }
-        for (int r = 0; r < MR; r++) {
+        UNROLL for (int r = 0; r < MR; r++) {
             _mm_prefetch((const char *)(wr[r] + (i + 256) * es), _MM_HINT_T0);
             if (es == 4)
                 _mm_prefetch((const char *)(wr[r] + (i + 256) * es + 64), _MM_HINT_T0);
             const __m512 w0 = load16(kind, wr[r] + i * es), w1 = load16(kind, wr[r] + (i + 16) * es);
-            for (int t = 0; t < NT; t++) {
+            UNROLL for (int t = 0; t < NT; t++) {
                 acc[r][t][0] = _mm512_fmadd_ps(w0, a[t][0], acc[r][t][0]);
                 acc[r][t][1] = _mm512_fmadd_ps(w1, a[t][1], acc[r][t][1]);
             }
         }
     }
-    for (int r = 0; r < MR; r++)
-        for (int t = 0; t < NT; t++) {
+    UNROLL for (int r = 0; r < MR; r++)
+        UNROLL for (int t = 0; t < NT; t++) {
             float s = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][t][0], acc[r][t][1]));
             for (int64_t j = i; j < n; j++) {
                 float w;
@@ -332,7 +326,7 @@ T512 INLINE void float_tile(int kind, int NT, int64_t n, const uint8_t *const *w
                           float *y, size_t ys)                                                              \
     {                                                                                                       \
         const uint8_t *wr[MR], *at[4];                                                                      \
-        for (int r = 0; r < MR; r++)                                                                        \
+        UNROLL for (int r = 0; r < MR; r++)                                                                        \
             wr[r] = (const uint8_t *)w + (r < nr ? (size_t)r * ws : 0);                                     \
         for (int t = 0; t < 4; t++)                                                                         \
             at[t] = (const uint8_t *)a + (t < nt ? (size_t)t * as : 0);                                     \
