@@ -49,29 +49,49 @@ T512 INLINE __m512 pair_scales(__m256 s8, int p)
 
 enum { K_Q4_0, K_Q8_0, K_IQ4_NL };
 
-/* The u8 weights of blocks b and b+1, in activation element order. */
-T512 INLINE __m512i w_pair(int kind, const uint8_t *blk, size_t bsz)
+/* Q8_0: the u8 weights (w + 128) of blocks b and b+1. */
+T512 INLINE __m512i w_pair_q8(const uint8_t *blk)
 {
-    if (kind == K_Q8_0) {
-        __m512i w = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(blk + 2)));
-        w = _mm512_inserti64x4(w, _mm256_loadu_si256((const __m256i *)(const void *)(blk + bsz + 2)), 1);
-        return _mm512_xor_si512(w, _mm512_set1_epi8((char)0x80));
-    }
-    /* [qs_b | qs_b+1] -> [qs_b, qs_b, qs_b+1, qs_b+1] -> low nibbles, high nibbles */
-    __m256i q = _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(blk + 2)));
-    q = _mm256_inserti128_si256(q, _mm_loadu_si128((const __m128i *)(const void *)(blk + bsz + 2)), 1);
-    __m512i w = _mm512_permutexvar_epi64(_mm512_set_epi64(3, 2, 3, 2, 1, 0, 1, 0), _mm512_castsi256_si512(q));
-    w = _mm512_srlv_epi64(w, _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0));
-    w = _mm512_and_si512(w, _mm512_set1_epi8(0x0F));
+    __m512i w = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(blk + 2)));
+    w = _mm512_inserti64x4(w, _mm256_loadu_si256((const __m256i *)(const void *)(blk + 34 + 2)), 1);
+    return _mm512_xor_si512(w, _mm512_set1_epi8((char)0x80));
+}
+
+/* 4-bit types: four 18-byte blocks (72 bytes) are read as bytes 0..63 (A)
+ * and 8..71 (B), never past the fourth block.  vpermt2b picks each block's
+ * 16 quant bytes twice, [b0 b0 b1 b1] and [b2 b2 b3 b3] by 128-bit lanes;
+ * shifting the second copy right by 4 and masking gives the quants in
+ * activation order (low nibbles are elements 0..15, high nibbles 16..31). */
+T512 INLINE void w_quad_4bit(int kind, const uint8_t *blk, __m512i *w01, __m512i *w23, __m128i *d4)
+{
+    const __m512i A = _mm512_loadu_si512(blk), B = _mm512_loadu_si512(blk + 8);
+    const __m512i i01 = _mm512_set_epi8(35, 34, 33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20,
+                                        35, 34, 33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20,
+                                        17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2,
+                                        17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2);
+    /* block 2's quants are bytes 38..53 of A; block 3's bytes 48..63 of B (64 + i) */
+    const __m512i i23 = _mm512_set_epi8(127, 126, 125, 124, 123, 122, 121, 120, 119, 118, 117, 116, 115, 114, 113, 112,
+                                        127, 126, 125, 124, 123, 122, 121, 120, 119, 118, 117, 116, 115, 114, 113, 112,
+                                        53, 52, 51, 50, 49, 48, 47, 46, 45, 44, 43, 42, 41, 40, 39, 38,
+                                        53, 52, 51, 50, 49, 48, 47, 46, 45, 44, 43, 42, 41, 40, 39, 38);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512i x = _mm512_permutex2var_epi8(A, i01, B), y = _mm512_permutex2var_epi8(A, i23, B);
+    x = _mm512_and_si512(_mm512_mask_srli_epi16(x, 0xFF00FF00u, x, 4), m4);
+    y = _mm512_and_si512(_mm512_mask_srli_epi16(y, 0xFF00FF00u, y, 4), m4);
     if (kind == K_IQ4_NL) {
         /* table + 128, so the values are unsigned; the -128 * sum(a) comes back
          * through the correction */
         const __m512i tab = _mm512_broadcast_i32x4(
             _mm_setr_epi8((char)1, 24, 45, 63, 79, 93, 106, 118, (char)129, (char)141, (char)153, (char)166,
                           (char)181, (char)197, (char)217, (char)241));
-        w = _mm512_shuffle_epi8(tab, w);
+        x = _mm512_shuffle_epi8(tab, x);
+        y = _mm512_shuffle_epi8(tab, y);
     }
-    return w;
+    *w01 = x;
+    *w23 = y;
+    /* the four fp16 scales, bytes 0-1, 18-19, 36-37, 54-55 of A */
+    *d4 = _mm512_castsi512_si128(_mm512_permutexvar_epi8(
+        _mm512_castsi128_si512(_mm_setr_epi8(0, 1, 18, 19, 36, 37, 54, 55, 0, 0, 0, 0, 0, 0, 0, 0)), A));
 }
 
 T512 INLINE void q32_tile(int kind, int NT, int64_t nb, const uint8_t *const *wr, const uint8_t *const *at,
@@ -88,37 +108,40 @@ T512 INLINE void q32_tile(int kind, int NT, int64_t nb, const uint8_t *const *wr
             acc[r][t] = _mm512_setzero_ps();
     const int64_t ng = nb / 8;
     for (int64_t g = 0; g < ng; g++) {
-        __m256 da[4], dw[MR];
+        __m256 da[4], sc[MR][4];
+        __m512i w4[MR][4];
         UNROLL for (int t = 0; t < NT; t++)
             da[t] = load_d8(at[t] + g * 8 * 34, aoffs);
         UNROLL for (int r = 0; r < MR; r++) {
-            dw[r] = load_d8(wr[r] + g * 8 * bsz, woffs);
-            _mm_prefetch((const char *)(wr[r] + (g + 4) * 8 * bsz), _MM_HINT_T0);
-            _mm_prefetch((const char *)(wr[r] + (g + 4) * 8 * bsz + 64), _MM_HINT_T0);
-            _mm_prefetch((const char *)(wr[r] + (g + 4) * 8 * bsz + 128), _MM_HINT_T0);
+            const uint8_t *gb = wr[r] + g * 8 * bsz;
+            UNROLL for (int k = 0; k < (int)(8 * bsz / 64); k++)
+                _mm_prefetch((const char *)(gb + 4 * 8 * bsz + 64 * k), _MM_HINT_T0);
+            __m256 dw;
             if (kind == K_Q8_0) {
-                _mm_prefetch((const char *)(wr[r] + (g + 4) * 8 * bsz + 192), _MM_HINT_T0);
-                _mm_prefetch((const char *)(wr[r] + (g + 4) * 8 * bsz + 256), _MM_HINT_T0);
+                dw = load_d8(gb, woffs);
+            } else {
+                __m128i d0, d1;
+                w_quad_4bit(kind, gb, &w4[r][0], &w4[r][1], &d0);
+                w_quad_4bit(kind, gb + 4 * bsz, &w4[r][2], &w4[r][3], &d1);
+                dw = _mm256_cvtph_ps(_mm_unpacklo_epi64(d0, d1));
             }
+            UNROLL for (int t = 0; t < NT; t++)
+                sc[r][t] = _mm256_mul_ps(dw, da[t]); /* d_w * d_a per block */
         }
         UNROLL for (int p = 0; p < 4; p++) {
             __m512i av[4], corr[4];
-            __m512 das[4];
             UNROLL for (int t = 0; t < NT; t++) {
                 const uint8_t *ab = at[t] + (g * 8 + 2 * p) * 34;
                 av[t] = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(ab + 2)));
                 av[t] = _mm512_inserti64x4(av[t], _mm256_loadu_si256((const __m256i *)(const void *)(ab + 36)), 1);
                 corr[t] = _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, av[t]), sh);
                 corr[t] = _mm512_sub_epi32(_mm512_setzero_si512(), corr[t]);
-                das[t] = pair_scales(da[t], p);
             }
             UNROLL for (int r = 0; r < MR; r++) {
-                const __m512i w = w_pair(kind, wr[r] + (g * 8 + 2 * p) * bsz, bsz);
-                const __m512 dws = pair_scales(dw[r], p);
+                const __m512i w = kind == K_Q8_0 ? w_pair_q8(wr[r] + (g * 8 + 2 * p) * bsz) : w4[r][p];
                 UNROLL for (int t = 0; t < NT; t++) {
                     __m512i s = _mm512_dpbusd_epi32(corr[t], w, av[t]);
-                    __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dws, das[t]));
-                    acc[r][t] = _mm512_add_ps(acc[r][t], f);
+                    acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), pair_scales(sc[r][t], p), acc[r][t]);
                 }
             }
         }
