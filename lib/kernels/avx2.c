@@ -45,14 +45,32 @@ T2 INLINE __m256i dot_u8s8(__m256i u, __m256i s)
     return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
 
-/* ---- Q4_0 / Q8_0 / IQ4_NL x Q8_0 ----------------------------------------------- */
+/* ---- 32-element blocks: Q4_0 Q5_0 Q8_0 IQ4_NL x Q8_0, Q4_1 Q5_1 x Q8_1 ------------- */
 
-enum { K_Q4_0, K_Q8_0, K_IQ4_NL };
+enum { K_Q4_0, K_Q8_0, K_IQ4_NL, K_Q4_1, K_Q5_0, K_Q5_1 };
+
+/* byte j of the result is 0x10 if bit j of the 32-bit qh is set */
+T2 INLINE __m256i fifth_bits(const uint8_t *qh4)
+{
+    uint32_t qh;
+    memcpy(&qh, qh4, 4);
+    const __m256i sel = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                         2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), sel);
+    v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
+}
 
 T2 INLINE void q32_tile(int kind, int NT, int64_t nb, const uint8_t *const *wr, const uint8_t *const *at,
                         float out[MR][4])
 {
-    const size_t bsz = kind == K_Q8_0 ? 34 : 18;
+    static const size_t bszs[] = {18, 34, 18, 20, 22, 24};
+    static const int qoffs[] = {2, 2, 2, 4, 6, 8};
+    const size_t bsz = bszs[kind];
+    const int qoff = qoffs[kind];
+    const int q81 = kind == K_Q4_1 || kind == K_Q5_1;   /* Q8_1 activations, x = d*q + m */
+    const size_t asz = q81 ? 36 : 34, aoff = q81 ? 4 : 2;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const __m256i nl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)ech_iq4nl_values));
     __m256 acc[MR][4];
@@ -61,35 +79,44 @@ T2 INLINE void q32_tile(int kind, int NT, int64_t nb, const uint8_t *const *wr, 
             acc[r][t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
         __m256i av[4], corr[4];
-        float da[4];
+        float da[4], sa[4];
         UNROLL for (int t = 0; t < NT; t++) {
-            const uint8_t *ab = at[t] + i * 34;
+            const uint8_t *ab = at[t] + i * asz;
             da[t] = h2f(ab);
-            av[t] = _mm256_loadu_si256((const __m256i *)(const void *)(ab + 2));
-            if (kind == K_Q4_0) /* 8 * sum(a) */
-                corr[t] = dot_u8s8(_mm256_set1_epi8(8), av[t]);
+            sa[t] = q81 ? h2f(ab + 2) : 0.0f;
+            av[t] = _mm256_loadu_si256((const __m256i *)(const void *)(ab + aoff));
+            if (kind == K_Q4_0 || kind == K_Q5_0) /* 8 or 16 times sum(a) */
+                corr[t] = dot_u8s8(_mm256_set1_epi8(kind == K_Q4_0 ? 8 : 16), av[t]);
         }
         UNROLL for (int r = 0; r < MR; r++) {
             const uint8_t *b = wr[r] + i * bsz;
             _mm_prefetch((const char *)b + 8 * bsz, _MM_HINT_T0);
             const float dw = h2f(b);
+            const float mw = q81 ? h2f(b + 2) : 0.0f;
             __m256i w;
             if (kind == K_Q8_0) {
                 w = _mm256_loadu_si256((const __m256i *)(const void *)(b + 2));
             } else {
-                __m128i q = _mm_loadu_si128((const __m128i *)(const void *)(b + 2));
+                __m128i q = _mm_loadu_si128((const __m128i *)(const void *)(b + qoff));
                 w = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), m4);
                 if (kind == K_IQ4_NL)
                     w = _mm256_shuffle_epi8(nl, w);
+                if (kind == K_Q5_0 || kind == K_Q5_1)
+                    w = _mm256_or_si256(w, fifth_bits(b + qoff - 4));
             }
-            const __m256i wabs = kind == K_Q4_0 ? w : _mm256_sign_epi8(w, w);
+            const int sgn = kind == K_Q8_0 || kind == K_IQ4_NL; /* signed weights */
+            const __m256i wabs = sgn ? _mm256_sign_epi8(w, w) : w;
             UNROLL for (int t = 0; t < NT; t++) {
                 __m256i s;
-                if (kind == K_Q4_0)
+                if (sgn)
+                    s = dot_u8s8(wabs, _mm256_sign_epi8(av[t], w));
+                else if (kind == K_Q4_0 || kind == K_Q5_0)
                     s = _mm256_sub_epi32(dot_u8s8(w, av[t]), corr[t]);
                 else
-                    s = dot_u8s8(wabs, _mm256_sign_epi8(av[t], w));
+                    s = dot_u8s8(w, av[t]);
                 acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * da[t]), acc[r][t]);
+                if (q81) /* + m * s: one lane carries it */
+                    acc[r][t] = _mm256_add_ps(acc[r][t], _mm256_setr_ps(mw * sa[t], 0, 0, 0, 0, 0, 0, 0));
             }
         }
     }
@@ -276,6 +303,9 @@ T2 INLINE void float_tile(int kind, int NT, int64_t n, const uint8_t *const *wr,
 #define CALL_Q4_0(NT) q32_tile(K_Q4_0, NT, n / 32, wr, at, out)
 #define CALL_Q8_0(NT) q32_tile(K_Q8_0, NT, n / 32, wr, at, out)
 #define CALL_IQ4_NL(NT) q32_tile(K_IQ4_NL, NT, n / 32, wr, at, out)
+#define CALL_Q4_1(NT) q32_tile(K_Q4_1, NT, n / 32, wr, at, out)
+#define CALL_Q5_0(NT) q32_tile(K_Q5_0, NT, n / 32, wr, at, out)
+#define CALL_Q5_1(NT) q32_tile(K_Q5_1, NT, n / 32, wr, at, out)
 #define CALL_Q4_K(NT) q4k_tile(NT, n / 256, wr, at, out)
 #define CALL_Q6_K(NT) q6k_tile(NT, n / 256, wr, at, out)
 #define CALL_F32(NT) float_tile(K_F32, NT, n, wr, at, out)
@@ -285,6 +315,9 @@ T2 INLINE void float_tile(int kind, int NT, int64_t n, const uint8_t *const *wr,
 GEMM_ENTRY(gemm_q4_0, CALL_Q4_0)
 GEMM_ENTRY(gemm_q8_0, CALL_Q8_0)
 GEMM_ENTRY(gemm_iq4_nl, CALL_IQ4_NL)
+GEMM_ENTRY(gemm_q4_1, CALL_Q4_1)
+GEMM_ENTRY(gemm_q5_0, CALL_Q5_0)
+GEMM_ENTRY(gemm_q5_1, CALL_Q5_1)
 GEMM_ENTRY(gemm_q4_K, CALL_Q4_K)
 GEMM_ENTRY(gemm_q6_K, CALL_Q6_K)
 GEMM_ENTRY(gemm_f32, CALL_F32)
@@ -320,6 +353,9 @@ static void pack_bf16(const void *src, void *dst, int64_t n)
 VEC_DOT(dot_q4_0, gemm_q4_0)
 VEC_DOT(dot_q8_0, gemm_q8_0)
 VEC_DOT(dot_iq4_nl, gemm_iq4_nl)
+VEC_DOT(dot_q4_1, gemm_q4_1)
+VEC_DOT(dot_q5_0, gemm_q5_0)
+VEC_DOT(dot_q5_1, gemm_q5_1)
 VEC_DOT(dot_q4_K, gemm_q4_K)
 VEC_DOT(dot_q6_K, gemm_q6_K)
 VEC_DOT(dot_f32, gemm_f32)
@@ -352,6 +388,9 @@ void ech_avx2_fill(ech_type_kernels *k, ech_kset *g)
     SET(Q4_0, dot_q4_0, gemm_q4_0, NULL, NULL);
     SET(Q8_0, dot_q8_0, gemm_q8_0, NULL, NULL);
     SET(IQ4_NL, dot_iq4_nl, gemm_iq4_nl, NULL, NULL);
+    SET(Q4_1, dot_q4_1, gemm_q4_1, NULL, NULL);
+    SET(Q5_0, dot_q5_0, gemm_q5_0, NULL, NULL);
+    SET(Q5_1, dot_q5_1, gemm_q5_1, NULL, NULL);
     SET(Q4_K, dot_q4_K, gemm_q4_K, NULL, NULL);
     SET(Q6_K, dot_q6_K, gemm_q6_K, NULL, NULL);
     SET(F32, dot_f32, gemm_f32, NULL, NULL);

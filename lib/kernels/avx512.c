@@ -28,6 +28,9 @@
 #define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi,avx2,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline))
 #define MR 4
+#define PF_GROUPS 4 /* prefetch distance of the Q4_0/Q8_0/IQ4_NL kernels, in 8-block groups */
+
+
 #define UNROLL _Pragma("GCC unroll 16")
 
 /* 8 fp16 scales at byte offsets 0, stride, ..., 7*stride from p, as floats */
@@ -115,7 +118,7 @@ T512 INLINE void q32_tile(int kind, int NT, int64_t nb, const uint8_t *const *wr
         UNROLL for (int r = 0; r < MR; r++) {
             const uint8_t *gb = wr[r] + g * 8 * bsz;
             UNROLL for (int k = 0; k < (int)(8 * bsz / 64); k++)
-                _mm_prefetch((const char *)(gb + 4 * 8 * bsz + 64 * k), _MM_HINT_T0);
+                _mm_prefetch((const char *)(gb + PF_GROUPS * 8 * bsz + 64 * k), _MM_HINT_T0);
             __m256 dw;
             if (kind == K_Q8_0) {
                 dw = load_d8(gb, woffs);
