@@ -174,6 +174,135 @@ T2 INLINE void q4k_tile(int NT, int64_t nb, const uint8_t *const *wr, const uint
             out[r][t] = hsum8(acc[r][t]);
 }
 
+/* ---- Q5_K, Q2_K, Q3_K x Q8_K ------------------------------------------------ */
+
+/* int16 [v x 8 | u x 8] */
+T2 INLINE __m256i two_scales(int v, int u)
+{
+    return _mm256_set_m128i(_mm_set1_epi16((short)u), _mm_set1_epi16((short)v));
+}
+
+T2 INLINE void q5k_tile(int NT, int64_t nb, const uint8_t *const *wr, const uint8_t *const *at, float out[MR][4])
+{
+    const size_t bsz = sizeof(ech_block_q5_K), asz = sizeof(ech_block_q8_K);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    __m256 acc[MR][4];
+    UNROLL for (int r = 0; r < MR; r++)
+        UNROLL for (int t = 0; t < NT; t++)
+            acc[r][t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        UNROLL for (int r = 0; r < MR; r++) {
+            const ech_block_q5_K *b = (const ech_block_q5_K *)(const void *)(wr[r] + i * bsz);
+            UNROLL for (int k = 0; k < 3; k++)
+                _mm_prefetch((const char *)b + 4 * bsz + 64 * k, _MM_HINT_T0);
+            uint64_t sc64, mn64;
+            ech_k4_scales_mins(b->scales, &sc64, &mn64);
+            uint8_t sc[8];
+            memcpy(sc, &sc64, 8);
+            const __m128i m16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn64));
+            const __m256i mnp = _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)(const void *)b->qh);
+            __m256i lo[4], hi[4];
+            UNROLL for (int c = 0; c < 4; c++) {
+                __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)(b->qs + 32 * c));
+                /* bit 2c of qh[l] is bit 4 of element 64c+l, bit 2c+1 of element 64c+32+l */
+                __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one), 4);
+                __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one), 4);
+                lo[c] = _mm256_or_si256(_mm256_and_si256(q, m4), h0);
+                hi[c] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), h1);
+            }
+            const float d = _cvtsh_ss(b->d), dmin = _cvtsh_ss(b->dmin);
+            UNROLL for (int t = 0; t < NT; t++) {
+                const ech_block_q8_K *y = (const ech_block_q8_K *)(const void *)(at[t] + i * asz);
+                __m256i isum = _mm256_setzero_si256();
+                UNROLL for (int c = 0; c < 4; c++) {
+                    /* q <= 31: 31 * 127 * 2 fits int16 */
+                    __m256i pl = _mm256_maddubs_epi16(lo[c], _mm256_loadu_si256((const __m256i *)(const void *)(y->qs + 64 * c)));
+                    __m256i ph = _mm256_maddubs_epi16(hi[c], _mm256_loadu_si256((const __m256i *)(const void *)(y->qs + 64 * c + 32)));
+                    isum = _mm256_add_epi32(isum, _mm256_madd_epi16(pl, _mm256_set1_epi16(sc[2 * c])));
+                    isum = _mm256_add_epi32(isum, _mm256_madd_epi16(ph, _mm256_set1_epi16(sc[2 * c + 1])));
+                }
+                __m256i msum = _mm256_madd_epi16(mnp, _mm256_loadu_si256((const __m256i *)(const void *)y->bsums));
+                acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(d * y->d), acc[r][t]);
+                acc[r][t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(dmin * y->d), acc[r][t]);
+            }
+        }
+    }
+    UNROLL for (int r = 0; r < MR; r++)
+        UNROLL for (int t = 0; t < NT; t++)
+            out[r][t] = hsum8(acc[r][t]);
+}
+
+/* Q2_K and Q3_K: 2-bit fields (Q3_K: plus a high bit) in 4 shifts per 32
+ * bytes; element 128c + 32j + l is field j of byte 32c + l, and its
+ * sub-block of 16 is 8c + 2j + l/16.  Q3_K's quants are biased to 0..7 for
+ * vpmaddubsw; the -4 comes back as -4 * sum(scale * bsum). */
+T2 INLINE void q23k_tile(int q3, int NT, int64_t nb, const uint8_t *const *wr, const uint8_t *const *at,
+                         float out[MR][4])
+{
+    const size_t bsz = q3 ? sizeof(ech_block_q3_K) : sizeof(ech_block_q2_K), asz = sizeof(ech_block_q8_K);
+    const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    __m256 acc[MR][4];
+    UNROLL for (int r = 0; r < MR; r++)
+        UNROLL for (int t = 0; t < NT; t++)
+            acc[r][t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        UNROLL for (int r = 0; r < MR; r++) {
+            const uint8_t *b = wr[r] + i * bsz;
+            UNROLL for (int k = 0; k < 2; k++)
+                _mm_prefetch((const char *)b + 4 * bsz + 64 * k, _MM_HINT_T0);
+            const uint8_t *qs = q3 ? ((const ech_block_q3_K *)(const void *)b)->qs : ((const ech_block_q2_K *)(const void *)b)->qs;
+            int8_t sc[16];
+            __m256i mn16; /* Q2_K: mins; Q3_K: the scales, for the -4 correction */
+            float d, dmin = 0.0f;
+            if (q3) {
+                const ech_block_q3_K *b3 = (const ech_block_q3_K *)(const void *)b;
+                ech_q3k_scales(b3->scales, sc);
+                mn16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)sc));
+                d = _cvtsh_ss(b3->d);
+            } else {
+                const ech_block_q2_K *b2 = (const ech_block_q2_K *)(const void *)b;
+                __m128i s8 = _mm_loadu_si128((const __m128i *)(const void *)b2->scales);
+                _mm_storeu_si128((__m128i *)(void *)sc, _mm_and_si128(s8, _mm_set1_epi8(0x0F)));
+                mn16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(s8, 4), _mm_set1_epi8(0x0F)));
+                d = _cvtsh_ss(b2->d);
+                dmin = _cvtsh_ss(b2->dmin);
+            }
+            __m256i z[8], sv[8];
+            UNROLL for (int c = 0; c < 2; c++) {
+                const __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)(qs + 32 * c));
+                const __m256i hm = q3 ? _mm256_loadu_si256((const __m256i *)(const void *)b) : _mm256_setzero_si256();
+                UNROLL for (int j = 0; j < 4; j++) {
+                    __m256i v = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m3);
+                    if (q3) /* + 4 where the high bit (bit 4c+j of hmask[l]) is set */
+                        v = _mm256_or_si256(v, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, 4 * c + j), one), 2));
+                    z[4 * c + j] = v;
+                    sv[4 * c + j] = two_scales(sc[8 * c + 2 * j], sc[8 * c + 2 * j + 1]);
+                }
+            }
+            UNROLL for (int t = 0; t < NT; t++) {
+                const ech_block_q8_K *y = (const ech_block_q8_K *)(const void *)(at[t] + i * asz);
+                __m256i isum = _mm256_setzero_si256();
+                UNROLL for (int k = 0; k < 8; k++) {
+                    __m256i p = _mm256_maddubs_epi16(z[k], _mm256_loadu_si256((const __m256i *)(const void *)(y->qs + 32 * k)));
+                    isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, sv[k]));
+                }
+                __m256i msum = _mm256_madd_epi16(mn16, _mm256_loadu_si256((const __m256i *)(const void *)y->bsums));
+                if (q3) {
+                    isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(msum, 2));
+                    acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(d * y->d), acc[r][t]);
+                } else {
+                    acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(y->d * d), acc[r][t]);
+                    acc[r][t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(y->d * dmin), acc[r][t]);
+                }
+            }
+        }
+    }
+    UNROLL for (int r = 0; r < MR; r++)
+        UNROLL for (int t = 0; t < NT; t++)
+            out[r][t] = hsum8(acc[r][t]);
+}
+
 /* ---- Q6_K x Q8_K ----------------------------------------------------------- */
 
 T2 INLINE void q6k_tile(int NT, int64_t nb, const uint8_t *const *wr, const uint8_t *const *at, float out[MR][4])
@@ -308,6 +437,9 @@ T2 INLINE void float_tile(int kind, int NT, int64_t n, const uint8_t *const *wr,
 #define CALL_Q5_1(NT) q32_tile(K_Q5_1, NT, n / 32, wr, at, out)
 #define CALL_Q4_K(NT) q4k_tile(NT, n / 256, wr, at, out)
 #define CALL_Q6_K(NT) q6k_tile(NT, n / 256, wr, at, out)
+#define CALL_Q5_K(NT) q5k_tile(NT, n / 256, wr, at, out)
+#define CALL_Q2_K(NT) q23k_tile(0, NT, n / 256, wr, at, out)
+#define CALL_Q3_K(NT) q23k_tile(1, NT, n / 256, wr, at, out)
 #define CALL_F32(NT) float_tile(K_F32, NT, n, wr, at, out)
 #define CALL_F16(NT) float_tile(K_F16, NT, n, wr, at, out)
 #define CALL_BF16(NT) float_tile(K_BF16, NT, n, wr, at, out)
@@ -320,6 +452,9 @@ GEMM_ENTRY(gemm_q5_0, CALL_Q5_0)
 GEMM_ENTRY(gemm_q5_1, CALL_Q5_1)
 GEMM_ENTRY(gemm_q4_K, CALL_Q4_K)
 GEMM_ENTRY(gemm_q6_K, CALL_Q6_K)
+GEMM_ENTRY(gemm_q5_K, CALL_Q5_K)
+GEMM_ENTRY(gemm_q2_K, CALL_Q2_K)
+GEMM_ENTRY(gemm_q3_K, CALL_Q3_K)
 GEMM_ENTRY(gemm_f32, CALL_F32)
 GEMM_ENTRY(gemm_f16, CALL_F16)
 GEMM_ENTRY(gemm_bf16, CALL_BF16)
@@ -358,6 +493,9 @@ VEC_DOT(dot_q5_0, gemm_q5_0)
 VEC_DOT(dot_q5_1, gemm_q5_1)
 VEC_DOT(dot_q4_K, gemm_q4_K)
 VEC_DOT(dot_q6_K, gemm_q6_K)
+VEC_DOT(dot_q5_K, gemm_q5_K)
+VEC_DOT(dot_q2_K, gemm_q2_K)
+VEC_DOT(dot_q3_K, gemm_q3_K)
 VEC_DOT(dot_f32, gemm_f32)
 
 #define FLOAT_DOT(name, gemm, pack)                                                  \
@@ -393,6 +531,9 @@ void ech_avx2_fill(ech_type_kernels *k, ech_kset *g)
     SET(Q5_1, dot_q5_1, gemm_q5_1, NULL, NULL);
     SET(Q4_K, dot_q4_K, gemm_q4_K, NULL, NULL);
     SET(Q6_K, dot_q6_K, gemm_q6_K, NULL, NULL);
+    SET(Q5_K, dot_q5_K, gemm_q5_K, NULL, NULL);
+    SET(Q2_K, dot_q2_K, gemm_q2_K, NULL, NULL);
+    SET(Q3_K, dot_q3_K, gemm_q3_K, NULL, NULL);
     SET(F32, dot_f32, gemm_f32, NULL, NULL);
     SET(F16, dot_f16, gemm_f16, pack_size_f32, pack_f16);
     SET(BF16, dot_bf16, gemm_bf16, pack_size_f32, pack_bf16);
