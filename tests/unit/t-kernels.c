@@ -604,18 +604,18 @@ static void test_shared_models(void)
         ech_gguf_open(path, &ref, NULL);
     }
     if (!ref) {
-        tap_skip((int)n_names * 2, "ECH_SHARED not set or mini-llama-F32.gguf missing");
+        tap_skip((int)n_names * 3, "ECH_SHARED not set or mini-llama-F32.gguf missing");
         return;
     }
     for (size_t f = 0; f < n_names; f++) {
         snprintf(path, sizeof path, "%s/models/ref/mini-llama-%s.gguf", shared, names[f]);
         ech_gguf *g = NULL;
         if (ech_gguf_open(path, &g, NULL) != ECH_OK) {
-            tap_skip(2, "model file missing");
+            tap_skip(3, "model file missing");
             continue;
         }
         double worst[ECH_TYPE_COUNT] = {0};
-        int seen[ECH_TYPE_COUNT] = {0}, missing = 0;
+        int seen[ECH_TYPE_COUNT] = {0}, missing = 0, mm_bad = 0, mm_runs = 0;
         size_t blocks = 0, same = 0, qtensors = 0;
         for (size_t i = 0; i < ech_gguf_n_tensors(g); i++) {
             const ech_gguf_tensor *tq = ech_gguf_tensor_at(g, i);
@@ -673,8 +673,41 @@ static void test_shared_models(void)
                 free(buf);
                 qtensors++;
             }
+            /* SIMD matmul on the file's own rows (up to 8) at every level */
+            {
+                int64_t cols = (int64_t)tq->ne[0], rows = n / cols < 8 ? n / cols : 8, ntok = 3;
+                float *xa = malloc(sizeof(float) * cols * ntok), *ya = malloc(sizeof(float) * rows * ntok);
+                for (int64_t j = 0; j < cols * ntok; j++)
+                    xa[j] = grand();
+                size_t wrow = nbytes((ech_type)tq->type, cols);
+                ech_isa best = ech_isa_detect();
+                for (int level = 1; level <= (int)best; level++) {
+                    ech_kernels_use((ech_isa)level);
+                    void *scratch = malloc(ech_matmul_scratch((ech_type)tq->type, cols, ntok));
+                    ech_matmul(tq->data, (ech_type)tq->type, rows, cols, xa, ntok, ya, scratch, 1);
+                    free(scratch);
+                    ech_kernels_use(ECH_ISA_SCALAR);
+                    for (int64_t tt = 0; tt < ntok; tt++) {
+                        void *a = to_dot((ech_type)tq->type, xa + tt * cols, cols);
+                        for (int64_t r = 0; r < rows; r++) {
+                            float want;
+                            double exact;
+                            const uint8_t *wrp = (const uint8_t *)tq->data + wrow * r;
+                            k->vec_dot(cols, &want, wrp, a);
+                            double bnd = dot_bound((ech_type)tq->type, wrp, a, cols, &exact);
+                            mm_bad += fabs((double)ya[tt * rows + r] - want) > bnd;
+                        }
+                        free(a);
+                    }
+                    mm_runs++;
+                }
+                free(xa);
+                free(ya);
+            }
             free(y);
         }
+        ok(mm_bad == 0, "mini-llama-%s: SIMD matmul on the file's tensors = reference (%d level x tensor runs)",
+           names[f], mm_runs);
         /* bounds: the quantisation error a type allows, as a fraction of amax */
         char msg[512] = "";
         int okk = missing == 0;
