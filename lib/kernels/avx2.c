@@ -408,6 +408,111 @@ T2 INLINE void float_tile(int kind, int NT, int64_t n, const uint8_t *const *wr,
         }
 }
 
+/* ---- activation quantisers ------------------------------------------------------
+ * Bit-identical to ref.c: the same IEEE operations (|x| max, amax / 127,
+ * 127 / amax, one multiply, round to nearest even), only eight at a time. */
+
+T2 INLINE float hmax8(__m256 v)
+{
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+/* 32 floats -> 32 int8 (already in range), returning sum(q) */
+T2 INLINE int quant32(const float *x, float id, int8_t *q)
+{
+    const __m256 mul = _mm256_set1_ps(id);
+    __m256i v[4];
+    UNROLL for (int k = 0; k < 4; k++)
+        v[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), mul),
+                                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    __m256i sum = _mm256_add_epi32(_mm256_add_epi32(v[0], v[1]), _mm256_add_epi32(v[2], v[3]));
+    __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(v[0], v[1]), _mm256_packs_epi32(v[2], v[3]));
+    p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)(void *)q, p);
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+    return _mm_cvtsi128_si32(s4);
+}
+
+T2 INLINE float absmax32(const float *x)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 m = _mm256_andnot_ps(sign, _mm256_loadu_ps(x));
+    UNROLL for (int k = 1; k < 4; k++)
+        m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8 * k)));
+    return hmax8(m);
+}
+
+T2 static void from_float_q8_0(const float *src, void *dst, int64_t n)
+{
+    ech_block_q8_0 *y = dst;
+    for (int64_t i = 0; i < n / 32; i++) {
+        const float amax = absmax32(src + 32 * i);
+        y[i].d = (uint16_t)_cvtss_sh(amax / 127.0f, 0);
+        quant32(src + 32 * i, amax != 0.0f ? 127.0f / amax : 0.0f, y[i].qs);
+    }
+}
+
+T2 static void from_float_q8_1(const float *src, void *dst, int64_t n)
+{
+    ech_block_q8_1 *y = dst;
+    for (int64_t i = 0; i < n / 32; i++) {
+        const float amax = absmax32(src + 32 * i), d = amax / 127.0f;
+        int sum = quant32(src + 32 * i, amax != 0.0f ? 127.0f / amax : 0.0f, y[i].qs);
+        y[i].d = (uint16_t)_cvtss_sh(d, 0);
+        y[i].s = (uint16_t)_cvtss_sh(d * (float)sum, 0);
+    }
+}
+
+/* |iscale * x| <= 127 up to one rounding, so the packs never saturate and
+ * ggml's clamp at +127 has nothing to do. */
+T2 static void from_float_q8_K(const float *src, void *dst, int64_t n)
+{
+    ech_block_q8_K *y = dst;
+    for (int64_t i = 0; i < n / 256; i++) {
+        const float *x = src + 256 * i;
+        float amax = 0.0f;
+        for (int k = 0; k < 8; k++) {
+            float m = absmax32(x + 32 * k);
+            amax = m > amax ? m : amax;
+        }
+        if (amax == 0.0f) {
+            memset(&y[i], 0, sizeof y[i]);
+            continue;
+        }
+        float max = 0.0f; /* the first element of largest magnitude, with its sign */
+        for (int j = 0; j < 256; j++)
+            if (x[j] == amax || x[j] == -amax) {
+                max = x[j];
+                break;
+            }
+        const float iscale = -127.0f / max;
+        for (int k = 0; k < 8; k++)
+            quant32(x + 32 * k, iscale, y[i].qs + 32 * k);
+        for (int g = 0; g < 16; g++) {
+            int sum = 0;
+            for (int j = 0; j < 16; j++)
+                sum += y[i].qs[16 * g + j];
+            y[i].bsums[g] = (int16_t)sum;
+        }
+        y[i].d = 1 / iscale;
+    }
+}
+
+T2 static void from_float_f16(const float *src, void *dst, int64_t n)
+{
+    uint8_t *p = dst;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(void *)(p + 2 * i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    ech_ref_from_float_f16(src + i, p + 2 * i, n - i);
+}
+
 #define GEMM_ENTRY(name, CALL)                                                                              \
     T2 static void name(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nt,      \
                         float *y, size_t ys)                                                                \
@@ -523,6 +628,10 @@ void ech_avx2_fill(ech_type_kernels *k, ech_kset *g)
         k[ECH_TYPE_##T].vec_dot = dot;                                                             \
         g[ECH_TYPE_##T] = (ech_kset){.gemm = gm, .mr = MR, .nt = 4, .pack_size = ps, .pack = pk}; \
     } while (0)
+    k[ECH_TYPE_Q8_0].from_float = from_float_q8_0;
+    k[ECH_TYPE_Q8_1].from_float = from_float_q8_1;
+    k[ECH_TYPE_Q8_K].from_float = from_float_q8_K;
+    k[ECH_TYPE_F16].from_float = from_float_f16;
     SET(Q4_0, dot_q4_0, gemm_q4_0, NULL, NULL);
     SET(Q8_0, dot_q8_0, gemm_q8_0, NULL, NULL);
     SET(IQ4_NL, dot_iq4_nl, gemm_iq4_nl, NULL, NULL);

@@ -411,6 +411,41 @@ static void test_activation_rounding(void)
     ok(d == 1.0f && q[9] == -127 && q[10] == 4 && bs0 == sum0, "Q8_K: scale from the signed max, ties to even, bsums");
 }
 
+/* The activation conversions give the same bytes at every ISA level. */
+static void test_activation_levels(void)
+{
+    static const ech_type act[] = {ECH_TYPE_Q8_0, ECH_TYPE_Q8_1, ECH_TYPE_Q8_K, ECH_TYPE_F16, ECH_TYPE_BF16};
+    const int64_t n = 9 * 256;
+    float *x = malloc(n * sizeof *x);
+    for (int64_t j = 0; j < n; j++)
+        x[j] = grand() * (j % 97 == 3 ? 50.0f : 1.0f);
+    x[5] = 0.0f; /* a block of zeros, and ties at +-amax */
+    for (int j = 256; j < 512; j++)
+        x[j] = 0.0f;
+    x[600] = 3.0f;
+    x[601] = -3.0f;
+    ech_isa best = ech_isa_detect();
+    for (size_t i = 0; i < sizeof act / sizeof act[0]; i++) {
+        size_t nb = nbytes(act[i], n);
+        uint8_t *want = malloc(nb), *got = malloc(nb);
+        ech_kernels_ref(act[i])->from_float(x, want, n);
+        int same = 1;
+        for (int level = 1; level <= (int)best; level++) {
+            ech_kernels_use((ech_isa)level);
+            memset(got, 0xAA, nb);
+            ech_kernels_for(act[i])->from_float(x, got, n);
+            same &= memcmp(got, want, nb) == 0;
+        }
+        ech_kernels_use(ECH_ISA_SCALAR);
+        ok(same, "%s activation conversion: SIMD levels give the reference's bytes", ech_type_name(act[i]));
+        free(want);
+        free(got);
+    }
+    free(x);
+    ech_kernels_use(best);
+    ech_kernels_use(ECH_ISA_SCALAR);
+}
+
 /* ---- random rows: round trips, reference dots --------------------------------- */
 
 static void test_roundtrip(void)
@@ -744,6 +779,7 @@ int main(void)
     test_fp16();
     test_known_blocks();
     test_activation_rounding();
+    test_activation_levels();
     test_roundtrip();
     test_ref_dots();
     test_simd_dots();
