@@ -503,6 +503,29 @@ T2 static void from_float_q8_K(const float *src, void *dst, int64_t n)
     }
 }
 
+/* round to nearest even on the top 16 bits; nan -> quiet nan (as ref.c) */
+T2 static void from_float_bf16(const float *src, void *dst, int64_t n)
+{
+    uint8_t *p = dst;
+    int64_t i = 0;
+    const __m256i one = _mm256_set1_epi32(1), bias = _mm256_set1_epi32(0x7FFF);
+    const __m256i absm = _mm256_set1_epi32(0x7FFFFFFF), inf = _mm256_set1_epi32(0x7F800000);
+    for (; i + 16 <= n; i += 16) {
+        __m256i h[2];
+        UNROLL for (int k = 0; k < 2; k++) {
+            __m256i u = _mm256_castps_si256(_mm256_loadu_ps(src + i + 8 * k));
+            __m256i r = _mm256_add_epi32(u, _mm256_add_epi32(bias, _mm256_and_si256(_mm256_srli_epi32(u, 16), one)));
+            r = _mm256_srli_epi32(r, 16);
+            __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, absm), inf);
+            __m256i q = _mm256_or_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(64));
+            h[k] = _mm256_blendv_epi8(r, q, nan);
+        }
+        __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(h[0], h[1]), 0xD8);
+        _mm256_storeu_si256((__m256i *)(void *)(p + 2 * i), packed);
+    }
+    ech_ref_from_float_bf16(src + i, p + 2 * i, n - i);
+}
+
 T2 static void from_float_f16(const float *src, void *dst, int64_t n)
 {
     uint8_t *p = dst;
@@ -580,9 +603,14 @@ T2 static void pack_f16(const void *src, void *dst, int64_t n)
         f[i] = h2f(p + 2 * i);
 }
 
-static void pack_bf16(const void *src, void *dst, int64_t n)
+T2 static void pack_bf16(const void *src, void *dst, int64_t n)
 {
-    ech_ref_to_float_bf16(src, dst, n);
+    const uint8_t *p = src;
+    float *f = dst;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(f + i, load8(K_BF16, p + 2 * i));
+    ech_ref_to_float_bf16(p + 2 * i, f + i, n - i);
 }
 
 #define VEC_DOT(name, gemm)                                                          \
@@ -632,6 +660,7 @@ void ech_avx2_fill(ech_type_kernels *k, ech_kset *g)
     k[ECH_TYPE_Q8_1].from_float = from_float_q8_1;
     k[ECH_TYPE_Q8_K].from_float = from_float_q8_K;
     k[ECH_TYPE_F16].from_float = from_float_f16;
+    k[ECH_TYPE_BF16].from_float = from_float_bf16;
     SET(Q4_0, dot_q4_0, gemm_q4_0, NULL, NULL);
     SET(Q8_0, dot_q8_0, gemm_q8_0, NULL, NULL);
     SET(IQ4_NL, dot_iq4_nl, gemm_iq4_nl, NULL, NULL);

@@ -322,8 +322,13 @@ T512 INLINE void float_tile(int kind, int NT, int64_t n, const uint8_t *const *w
                 _mm_prefetch((const char *)(wr[r] + (i + 256) * es + 64), _MM_HINT_T0);
             const __m512 w0 = load16(kind, wr[r] + i * es), w1 = load16(kind, wr[r] + (i + 16) * es);
             UNROLL for (int t = 0; t < NT; t++) {
+                /* one token: two chains per row hide the FMA latency; more
+                 * tokens have chains enough, and registers are short */
                 acc[r][t][0] = _mm512_fmadd_ps(w0, a[t][0], acc[r][t][0]);
-                acc[r][t][1] = _mm512_fmadd_ps(w1, a[t][1], acc[r][t][1]);
+                if (NT == 1)
+                    acc[r][t][1] = _mm512_fmadd_ps(w1, a[t][1], acc[r][t][1]);
+                else
+                    acc[r][t][0] = _mm512_fmadd_ps(w1, a[t][1], acc[r][t][0]);
             }
         }
     }
@@ -407,15 +412,14 @@ T512 static void pack_f16(const void *src, void *dst, int64_t n)
     }
 }
 
-static void pack_bf16(const void *src, void *dst, int64_t n)
+T512 static void pack_bf16(const void *src, void *dst, int64_t n)
 {
     const uint8_t *p = src;
     float *f = dst;
-    for (int64_t i = 0; i < n; i++) {
-        uint16_t h;
-        memcpy(&h, p + 2 * i, 2);
-        f[i] = ech_bf16_to_fp32(h);
-    }
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(f + i, load16(K_BF16, p + 2 * i));
+    ech_ref_to_float_bf16(p + 2 * i, f + i, n - i);
 }
 
 /* vec_dot = a 1 x 1 tile; for the float types the activation is converted here */

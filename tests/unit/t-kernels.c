@@ -424,10 +424,16 @@ static void test_activation_levels(void)
         x[j] = 0.0f;
     x[600] = 3.0f;
     x[601] = -3.0f;
+    x[702] = 1.0f + ldexpf(1, -8); /* bf16 ties */
+    x[703] = 1.0f + 3 * ldexpf(1, -8);
     ech_isa best = ech_isa_detect();
     for (size_t i = 0; i < sizeof act / sizeof act[0]; i++) {
         size_t nb = nbytes(act[i], n);
         uint8_t *want = malloc(nb), *got = malloc(nb);
+        if (act[i] == ECH_TYPE_F16) { /* nan and inf only for the float types */
+            x[700] = NAN;
+            x[701] = INFINITY;
+        }
         ech_kernels_ref(act[i])->from_float(x, want, n);
         int same = 1;
         for (int level = 1; level <= (int)best; level++) {
