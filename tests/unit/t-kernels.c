@@ -630,6 +630,38 @@ static void test_matmul(void)
     ech_kernels_use(best);
 }
 
+/* Every thread of an enclosing parallel region calls ech_matmul; the work
+ * is shared and the result is the same as from a plain call. */
+static void test_matmul_in_team(void)
+{
+    const ech_type t = ECH_TYPE_Q4_0;
+    const int64_t rows = 67, cols = 256, n_tok = 5;
+    size_t wrow = nbytes(t, cols);
+    uint8_t *W = malloc(wrow * rows);
+    for (int64_t r = 0; r < rows; r++)
+        random_row(t, W + wrow * r, cols);
+    float *x = malloc(sizeof(float) * cols * n_tok), *y1 = malloc(sizeof(float) * rows * n_tok),
+          *y2 = malloc(sizeof(float) * rows * n_tok);
+    for (int64_t i = 0; i < cols * n_tok; i++)
+        x[i] = grand();
+    void *scratch = malloc(ech_matmul_scratch(t, cols, n_tok));
+    ech_matmul(W, t, rows, cols, x, n_tok, y1, scratch, 1);
+    memset(y2, 0, sizeof(float) * rows * n_tok);
+    int team = 0;
+#pragma omp parallel num_threads(2)
+    {
+#pragma omp atomic
+        team++;
+        ech_matmul(W, t, rows, cols, x, n_tok, y2, scratch, 99);
+    }
+    ok(memcmp(y1, y2, sizeof(float) * rows * n_tok) == 0, "matmul called by every thread of a team of %d", team);
+    free(W);
+    free(x);
+    free(y1);
+    free(y2);
+    free(scratch);
+}
+
 /* ---- real files: block formats and quantisers against llama.cpp ------------- */
 
 static void test_shared_models(void)
@@ -790,6 +822,7 @@ int main(void)
     test_ref_dots();
     test_simd_dots();
     test_matmul();
+    test_matmul_in_team();
     test_shared_models();
     return done_testing();
 }
