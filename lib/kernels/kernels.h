@@ -10,6 +10,9 @@
  * Every type has a scalar reference implementation; SIMD variants (AVX2+FMA,
  * AVX-512 with VNNI) are picked at run time from CPUID, so one binary runs
  * on any x86-64.  ech_kernels_use() forces a level, for tests and benchmarks.
+ * A SIMD dot product sums the integer products of each block exactly, as the
+ * reference does, and differs from it only in float rounding and summation
+ * order: |simd - ref| <= 1e-5 * sum |w_i * a_i| (tests/unit/t-kernels.c).
  */
 #ifndef ECH_KERNELS_KERNELS_H
 #define ECH_KERNELS_KERNELS_H
