@@ -177,9 +177,10 @@ T512 INLINE __m512i bcast_pair_i16(__m128i v8, int a, int b)
     return _mm512_permutexvar_epi16(idx, _mm512_castsi128_si512(v8));
 }
 
-T512 INLINE void q4k_tile(int NT, int64_t nb, const uint8_t *const *wr, const uint8_t *const *at, float out[MR][4])
+/* Q4_K, and Q5_K (q5 != 0) whose fifth bits come from qh */
+T512 INLINE void q4k_tile(int q5, int NT, int64_t nb, const uint8_t *const *wr, const uint8_t *const *at, float out[MR][4])
 {
-    const size_t bsz = sizeof(ech_block_q4_K), asz = sizeof(ech_block_q8_K);
+    const size_t bsz = q5 ? sizeof(ech_block_q5_K) : sizeof(ech_block_q4_K), asz = sizeof(ech_block_q8_K);
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     __m512 acc[MR][4];
     UNROLL for (int r = 0; r < MR; r++)
@@ -187,10 +188,15 @@ T512 INLINE void q4k_tile(int NT, int64_t nb, const uint8_t *const *wr, const ui
             acc[r][t] = _mm512_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
         UNROLL for (int r = 0; r < MR; r++) {
+            /* Q4_K and Q5_K share d, dmin and scales; Q5_K has qh before qs */
             const ech_block_q4_K *b = (const ech_block_q4_K *)(const void *)(wr[r] + i * bsz);
+            const uint8_t *qs = q5 ? ((const ech_block_q5_K *)(const void *)b)->qs : b->qs;
             _mm_prefetch((const char *)b + 4 * bsz, _MM_HINT_T0);
             _mm_prefetch((const char *)b + 4 * bsz + 64, _MM_HINT_T0);
             _mm_prefetch((const char *)b + 4 * bsz + 128, _MM_HINT_T0);
+            __m512i qh = _mm512_setzero_si512();
+            if (q5)
+                qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)((const ech_block_q5_K *)(const void *)b)->qh));
             uint64_t sc64, mn64;
             ech_k4_scales_mins(b->scales, &sc64, &mn64);
             const __m128i sc16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc64));
@@ -199,8 +205,13 @@ T512 INLINE void q4k_tile(int NT, int64_t nb, const uint8_t *const *wr, const ui
              * 256-bit halves are sub-blocks 2c and 2c+1 */
             __m512i w[4], sv[4];
             UNROLL for (int c = 0; c < 4; c++) {
-                __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(b->qs + 32 * c)));
+                __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(qs + 32 * c)));
                 w[c] = _mm512_and_si512(_mm512_mask_srli_epi16(q, 0xFFFF0000u, q, 4), m4);
+                if (q5) { /* bit 2c of qh[l] for the low half, bit 2c+1 for the high half */
+                    __m512i h = _mm512_srli_epi16(qh, 2 * c);
+                    h = _mm512_and_si512(_mm512_mask_srli_epi16(h, 0xFFFF0000u, h, 1), _mm512_set1_epi8(1));
+                    w[c] = _mm512_or_si512(w[c], _mm512_slli_epi16(h, 4));
+                }
                 sv[c] = bcast_pair_i16(sc16, 2 * c, 2 * c + 1);
             }
             /* mins as int16 pairs [m0 m0 m1 m1 ...] against bsums */
@@ -210,7 +221,7 @@ T512 INLINE void q4k_tile(int NT, int64_t nb, const uint8_t *const *wr, const ui
             const float d = _cvtsh_ss(b->d), dmin = _cvtsh_ss(b->dmin);
             UNROLL for (int t = 0; t < NT; t++) {
                 const ech_block_q8_K *y = (const ech_block_q8_K *)(const void *)(at[t] + i * asz);
-                /* q * a pairs in int16 (15 * 127 * 2 fits), then scale and sum
+                /* q * a pairs in int16 (31 * 127 * 2 fits), then scale and sum
                  * into int32 with vpdpwssd */
                 __m512i isum = _mm512_setzero_si512();
                 UNROLL for (int c = 0; c < 4; c++)
@@ -376,7 +387,8 @@ T512 INLINE void float_tile(int kind, int NT, int64_t n, const uint8_t *const *w
 #define CALL_Q4_0(NT) q32_tile(K_Q4_0, NT, n / 32, wr, at, out)
 #define CALL_Q8_0(NT) q32_tile(K_Q8_0, NT, n / 32, wr, at, out)
 #define CALL_IQ4_NL(NT) q32_tile(K_IQ4_NL, NT, n / 32, wr, at, out)
-#define CALL_Q4_K(NT) q4k_tile(NT, n / 256, wr, at, out)
+#define CALL_Q4_K(NT) q4k_tile(0, NT, n / 256, wr, at, out)
+#define CALL_Q5_K(NT) q4k_tile(1, NT, n / 256, wr, at, out)
 #define CALL_Q6_K(NT) q6k_tile(NT, n / 256, wr, at, out)
 #define CALL_F32(NT) float_tile(K_F32, NT, n, wr, at, out)
 #define CALL_F16(NT) float_tile(K_F16, NT, n, wr, at, out)
@@ -386,6 +398,7 @@ GEMM_ENTRY(gemm_q4_0, CALL_Q4_0)
 GEMM_ENTRY(gemm_q8_0, CALL_Q8_0)
 GEMM_ENTRY(gemm_iq4_nl, CALL_IQ4_NL)
 GEMM_ENTRY(gemm_q4_K, CALL_Q4_K)
+GEMM_ENTRY(gemm_q5_K, CALL_Q5_K)
 GEMM_ENTRY(gemm_q6_K, CALL_Q6_K)
 GEMM_ENTRY(gemm_f32, CALL_F32)
 GEMM_ENTRY(gemm_f16, CALL_F16)
@@ -432,6 +445,7 @@ VEC_DOT(dot_q4_0, gemm_q4_0)
 VEC_DOT(dot_q8_0, gemm_q8_0)
 VEC_DOT(dot_iq4_nl, gemm_iq4_nl)
 VEC_DOT(dot_q4_K, gemm_q4_K)
+VEC_DOT(dot_q5_K, gemm_q5_K)
 VEC_DOT(dot_q6_K, gemm_q6_K)
 VEC_DOT(dot_f32, gemm_f32)
 
@@ -464,6 +478,7 @@ void ech_avx512_fill(ech_type_kernels *k, ech_kset *g)
     SET(Q8_0, dot_q8_0, gemm_q8_0, NULL, NULL);
     SET(IQ4_NL, dot_iq4_nl, gemm_iq4_nl, NULL, NULL);
     SET(Q4_K, dot_q4_K, gemm_q4_K, NULL, NULL);
+    SET(Q5_K, dot_q5_K, gemm_q5_K, NULL, NULL);
     SET(Q6_K, dot_q6_K, gemm_q6_K, NULL, NULL);
     SET(F32, dot_f32, gemm_f32, NULL, NULL);
     SET(F16, dot_f16, gemm_f16, pack_size_f32, pack_f16);
