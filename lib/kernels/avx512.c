@@ -52,12 +52,27 @@ T512 INLINE __m512 pair_scales(__m256 s8, int p)
 
 enum { K_Q4_0, K_Q8_0, K_IQ4_NL };
 
-/* Q8_0: the u8 weights (w + 128) of blocks b and b+1. */
-T512 INLINE __m512i w_pair_q8(const uint8_t *blk)
+/* Q8_0: four 34-byte blocks (136 bytes) read as bytes 0..63 (A), 64..127 (B)
+ * and 72..135 (C), never past the fourth block; vpermt2b gathers the quants
+ * of blocks 0,1 (from A, B) and 2,3 (from B, C) and the four scales (A, B).
+ * The quants get +128 (xor 0x80) to be vpdpbusd's unsigned operand.
+ * Indices: block 0 is bytes 2..33 of A, block 1 bytes 36..67 (from 64 on,
+ * B); block 2 is bytes 70..101 = B[6..37], block 3 bytes 104..135 = C[32..63]
+ * (vpermt2b indices 64.. select the second table). */
+static const uint8_t q8_idx[2][64] = {
+    {2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67},
+    {6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 96, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 123, 124, 125, 126, 127},
+};
+
+T512 INLINE void w_quad_q8(const uint8_t *blk, __m512i *w01, __m512i *w23, __m128i *d4)
 {
-    __m512i w = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(blk + 2)));
-    w = _mm512_inserti64x4(w, _mm256_loadu_si256((const __m256i *)(const void *)(blk + 34 + 2)), 1);
-    return _mm512_xor_si512(w, _mm512_set1_epi8((char)0x80));
+    const __m512i A = _mm512_loadu_si512(blk), B = _mm512_loadu_si512(blk + 64), C = _mm512_loadu_si512(blk + 72);
+    const __m512i x80 = _mm512_set1_epi8((char)0x80);
+    *w01 = _mm512_xor_si512(_mm512_permutex2var_epi8(A, _mm512_loadu_si512(q8_idx[0]), B), x80);
+    *w23 = _mm512_xor_si512(_mm512_permutex2var_epi8(B, _mm512_loadu_si512(q8_idx[1]), C), x80);
+    /* scales at bytes 0, 34 (A) and 68, 102 (B[4], B[38]) */
+    *d4 = _mm512_castsi512_si128(_mm512_permutex2var_epi8(
+        A, _mm512_castsi128_si512(_mm_setr_epi8(0, 1, 34, 35, 68, 69, 102, 103, 0, 0, 0, 0, 0, 0, 0, 0)), B));
 }
 
 /* 4-bit types: four 18-byte blocks (72 bytes) are read as bytes 0..63 (A)
@@ -102,7 +117,6 @@ T512 INLINE void q32_tile(int kind, int NT, int64_t nb, const uint8_t *const *wr
 {
     const size_t bsz = kind == K_Q8_0 ? 34 : 18;
     const int sh = kind == K_Q4_0 ? 3 : 7; /* correction: -(8 or 128) * sum(a) */
-    const __m256i woffs = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)bsz));
     const __m256i aoffs = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(34));
     const __m512i ones = _mm512_set1_epi8(1);
     __m512 acc[MR][4];
@@ -119,15 +133,15 @@ T512 INLINE void q32_tile(int kind, int NT, int64_t nb, const uint8_t *const *wr
             const uint8_t *gb = wr[r] + g * 8 * bsz;
             UNROLL for (int k = 0; k < (int)(8 * bsz / 64); k++)
                 _mm_prefetch((const char *)(gb + PF_GROUPS * 8 * bsz + 64 * k), _MM_HINT_T0);
-            __m256 dw;
+            __m128i d0, d1;
             if (kind == K_Q8_0) {
-                dw = load_d8(gb, woffs);
+                w_quad_q8(gb, &w4[r][0], &w4[r][1], &d0);
+                w_quad_q8(gb + 4 * bsz, &w4[r][2], &w4[r][3], &d1);
             } else {
-                __m128i d0, d1;
                 w_quad_4bit(kind, gb, &w4[r][0], &w4[r][1], &d0);
                 w_quad_4bit(kind, gb + 4 * bsz, &w4[r][2], &w4[r][3], &d1);
-                dw = _mm256_cvtph_ps(_mm_unpacklo_epi64(d0, d1));
             }
+            const __m256 dw = _mm256_cvtph_ps(_mm_unpacklo_epi64(d0, d1));
             UNROLL for (int t = 0; t < NT; t++)
                 sc[r][t] = _mm256_mul_ps(dw, da[t]); /* d_w * d_a per block */
         }
@@ -141,7 +155,7 @@ T512 INLINE void q32_tile(int kind, int NT, int64_t nb, const uint8_t *const *wr
                 corr[t] = _mm512_sub_epi32(_mm512_setzero_si512(), corr[t]);
             }
             UNROLL for (int r = 0; r < MR; r++) {
-                const __m512i w = kind == K_Q8_0 ? w_pair_q8(wr[r] + (g * 8 + 2 * p) * bsz) : w4[r][p];
+                const __m512i w = w4[r][p];
                 UNROLL for (int t = 0; t < NT; t++) {
                     __m512i s = _mm512_dpbusd_epi32(corr[t], w, av[t]);
                     acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), pair_scales(sc[r][t], p), acc[r][t]);
