@@ -85,7 +85,8 @@ size_t ech_matmul_scratch(ech_type wt, int64_t cols, int64_t n_tok);
  * the enclosing parallel region if there is one (then every thread of the
  * team must call it, with the same arguments: it shares the work with
  * worksharing loops and ends with a barrier), else on `n_threads` (<= 0: the
- * OpenMP default).  Results do not depend on the number of threads. */
+ * OpenMP default).  Results do not depend on the number of threads.  For a
+ * type without a vec_dot (see ech_kernels_for) it does nothing. */
 void ech_matmul(const void *W, ech_type wt, int64_t rows, int64_t cols,
                 const float *x, int64_t n_tok, float *y, void *scratch, int n_threads);
 
