@@ -28,6 +28,10 @@
 #define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi,avx2,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline))
 #define MR 4
+#define PF_GROUPS 4 /* prefetch distance of the Q4_0/Q8_0/IQ4_NL kernels, in 8-block groups */
+
+
+#define UNROLL _Pragma("GCC unroll 16")
 
 /* 8 fp16 scales at byte offsets 0, stride, ..., 7*stride from p, as floats */
 T512 INLINE __m256 load_d8(const uint8_t *p, __m256i offs)
@@ -48,29 +52,64 @@ T512 INLINE __m512 pair_scales(__m256 s8, int p)
 
 enum { K_Q4_0, K_Q8_0, K_IQ4_NL };
 
-/* The u8 weights of blocks b and b+1, in activation element order. */
-T512 INLINE __m512i w_pair(int kind, const uint8_t *blk, size_t bsz)
+/* Q8_0: four 34-byte blocks (136 bytes) read as bytes 0..63 (A), 64..127 (B)
+ * and 72..135 (C), never past the fourth block; vpermt2b gathers the quants
+ * of blocks 0,1 (from A, B) and 2,3 (from B, C) and the four scales (A, B).
+ * The quants get +128 (xor 0x80) to be vpdpbusd's unsigned operand.
+ * Indices: block 0 is bytes 2..33 of A, block 1 bytes 36..67 (from 64 on,
+ * B); block 2 is bytes 70..101 = B[6..37], block 3 bytes 104..135 = C[32..63]
+ * (vpermt2b indices 64.. select the second table). */
+static const uint8_t q8_idx[2][64] = {
+    {2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67},
+    {6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 96, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 123, 124, 125, 126, 127},
+};
+
+T512 INLINE void w_quad_q8(const uint8_t *blk, __m512i *w01, __m512i *w23, __m128i *d4)
 {
-    if (kind == K_Q8_0) {
-        __m512i w = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(blk + 2)));
-        w = _mm512_inserti64x4(w, _mm256_loadu_si256((const __m256i *)(const void *)(blk + bsz + 2)), 1);
-        return _mm512_xor_si512(w, _mm512_set1_epi8((char)0x80));
-    }
-    /* [qs_b | qs_b+1] -> [qs_b, qs_b, qs_b+1, qs_b+1] -> low nibbles, high nibbles */
-    __m256i q = _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(blk + 2)));
-    q = _mm256_inserti128_si256(q, _mm_loadu_si128((const __m128i *)(const void *)(blk + bsz + 2)), 1);
-    __m512i w = _mm512_permutexvar_epi64(_mm512_set_epi64(3, 2, 3, 2, 1, 0, 1, 0), _mm512_castsi256_si512(q));
-    w = _mm512_srlv_epi64(w, _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0));
-    w = _mm512_and_si512(w, _mm512_set1_epi8(0x0F));
+    const __m512i A = _mm512_loadu_si512(blk), B = _mm512_loadu_si512(blk + 64), C = _mm512_loadu_si512(blk + 72);
+    const __m512i x80 = _mm512_set1_epi8((char)0x80);
+    *w01 = _mm512_xor_si512(_mm512_permutex2var_epi8(A, _mm512_loadu_si512(q8_idx[0]), B), x80);
+    *w23 = _mm512_xor_si512(_mm512_permutex2var_epi8(B, _mm512_loadu_si512(q8_idx[1]), C), x80);
+    /* scales at bytes 0, 34 (A) and 68, 102 (B[4], B[38]) */
+    *d4 = _mm512_castsi512_si128(_mm512_permutex2var_epi8(
+        A, _mm512_castsi128_si512(_mm_setr_epi8(0, 1, 34, 35, 68, 69, 102, 103, 0, 0, 0, 0, 0, 0, 0, 0)), B));
+}
+
+/* 4-bit types: four 18-byte blocks (72 bytes) are read as bytes 0..63 (A)
+ * and 8..71 (B), never past the fourth block.  vpermt2b picks each block's
+ * 16 quant bytes twice, [b0 b0 b1 b1] and [b2 b2 b3 b3] by 128-bit lanes;
+ * shifting the second copy right by 4 and masking gives the quants in
+ * activation order (low nibbles are elements 0..15, high nibbles 16..31). */
+T512 INLINE void w_quad_4bit(int kind, const uint8_t *blk, __m512i *w01, __m512i *w23, __m128i *d4)
+{
+    const __m512i A = _mm512_loadu_si512(blk), B = _mm512_loadu_si512(blk + 8);
+    const __m512i i01 = _mm512_set_epi8(35, 34, 33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20,
+                                        35, 34, 33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20,
+                                        17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2,
+                                        17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2);
+    /* block 2's quants are bytes 38..53 of A; block 3's bytes 48..63 of B (64 + i) */
+    const __m512i i23 = _mm512_set_epi8(127, 126, 125, 124, 123, 122, 121, 120, 119, 118, 117, 116, 115, 114, 113, 112,
+                                        127, 126, 125, 124, 123, 122, 121, 120, 119, 118, 117, 116, 115, 114, 113, 112,
+                                        53, 52, 51, 50, 49, 48, 47, 46, 45, 44, 43, 42, 41, 40, 39, 38,
+                                        53, 52, 51, 50, 49, 48, 47, 46, 45, 44, 43, 42, 41, 40, 39, 38);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512i x = _mm512_permutex2var_epi8(A, i01, B), y = _mm512_permutex2var_epi8(A, i23, B);
+    x = _mm512_and_si512(_mm512_mask_srli_epi16(x, 0xFF00FF00u, x, 4), m4);
+    y = _mm512_and_si512(_mm512_mask_srli_epi16(y, 0xFF00FF00u, y, 4), m4);
     if (kind == K_IQ4_NL) {
         /* table + 128, so the values are unsigned; the -128 * sum(a) comes back
          * through the correction */
         const __m512i tab = _mm512_broadcast_i32x4(
             _mm_setr_epi8((char)1, 24, 45, 63, 79, 93, 106, 118, (char)129, (char)141, (char)153, (char)166,
                           (char)181, (char)197, (char)217, (char)241));
-        w = _mm512_shuffle_epi8(tab, w);
+        x = _mm512_shuffle_epi8(tab, x);
+        y = _mm512_shuffle_epi8(tab, y);
     }
-    return w;
+    *w01 = x;
+    *w23 = y;
+    /* the four fp16 scales, bytes 0-1, 18-19, 36-37, 54-55 of A */
+    *d4 = _mm512_castsi512_si128(_mm512_permutexvar_epi8(
+        _mm512_castsi128_si512(_mm_setr_epi8(0, 1, 18, 19, 36, 37, 54, 55, 0, 0, 0, 0, 0, 0, 0, 0)), A));
 }
 
 T512 INLINE void q32_tile(int kind, int NT, int64_t nb, const uint8_t *const *wr, const uint8_t *const *at,
@@ -78,52 +117,54 @@ T512 INLINE void q32_tile(int kind, int NT, int64_t nb, const uint8_t *const *wr
 {
     const size_t bsz = kind == K_Q8_0 ? 34 : 18;
     const int sh = kind == K_Q4_0 ? 3 : 7; /* correction: -(8 or 128) * sum(a) */
-    const __m256i woffs = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)bsz));
     const __m256i aoffs = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(34));
     const __m512i ones = _mm512_set1_epi8(1);
     __m512 acc[MR][4];
-    for (int r = 0; r < MR; r++)
-        for (int t = 0; t < NT; t++)
+    UNROLL for (int r = 0; r < MR; r++)
+        UNROLL for (int t = 0; t < NT; t++)
             acc[r][t] = _mm512_setzero_ps();
     const int64_t ng = nb / 8;
     for (int64_t g = 0; g < ng; g++) {
-        __m256 da[4], dw[MR];
-        for (int t = 0; t < NT; t++)
+        __m256 da[4], sc[MR][4];
+        __m512i w4[MR][4];
+        UNROLL for (int t = 0; t < NT; t++)
             da[t] = load_d8(at[t] + g * 8 * 34, aoffs);
-        for (int r = 0; r < MR; r++) {
-            dw[r] = load_d8(wr[r] + g * 8 * bsz, woffs);
-            _mm_prefetch((const char *)(wr[r] + (g + 4) * 8 * bsz), _MM_HINT_T0);
-            _mm_prefetch((const char *)(wr[r] + (g + 4) * 8 * bsz + 64), _MM_HINT_T0);
-            _mm_prefetch((const char *)(wr[r] + (g + 4) * 8 * bsz + 128), _MM_HINT_T0);
+        UNROLL for (int r = 0; r < MR; r++) {
+            const uint8_t *gb = wr[r] + g * 8 * bsz;
+            UNROLL for (int k = 0; k < (int)(8 * bsz / 64); k++)
+                _mm_prefetch((const char *)(gb + PF_GROUPS * 8 * bsz + 64 * k), _MM_HINT_T0);
+            __m128i d0, d1;
             if (kind == K_Q8_0) {
-                _mm_prefetch((const char *)(wr[r] + (g + 4) * 8 * bsz + 192), _MM_HINT_T0);
-                _mm_prefetch((const char *)(wr[r] + (g + 4) * 8 * bsz + 256), _MM_HINT_T0);
+                w_quad_q8(gb, &w4[r][0], &w4[r][1], &d0);
+                w_quad_q8(gb + 4 * bsz, &w4[r][2], &w4[r][3], &d1);
+            } else {
+                w_quad_4bit(kind, gb, &w4[r][0], &w4[r][1], &d0);
+                w_quad_4bit(kind, gb + 4 * bsz, &w4[r][2], &w4[r][3], &d1);
             }
+            const __m256 dw = _mm256_cvtph_ps(_mm_unpacklo_epi64(d0, d1));
+            UNROLL for (int t = 0; t < NT; t++)
+                sc[r][t] = _mm256_mul_ps(dw, da[t]); /* d_w * d_a per block */
         }
-        for (int p = 0; p < 4; p++) {
+        UNROLL for (int p = 0; p < 4; p++) {
             __m512i av[4], corr[4];
-            __m512 das[4];
-            for (int t = 0; t < NT; t++) {
+            UNROLL for (int t = 0; t < NT; t++) {
                 const uint8_t *ab = at[t] + (g * 8 + 2 * p) * 34;
                 av[t] = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(ab + 2)));
                 av[t] = _mm512_inserti64x4(av[t], _mm256_loadu_si256((const __m256i *)(const void *)(ab + 36)), 1);
                 corr[t] = _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, av[t]), sh);
                 corr[t] = _mm512_sub_epi32(_mm512_setzero_si512(), corr[t]);
-                das[t] = pair_scales(da[t], p);
             }
-            for (int r = 0; r < MR; r++) {
-                const __m512i w = w_pair(kind, wr[r] + (g * 8 + 2 * p) * bsz, bsz);
-                const __m512 dws = pair_scales(dw[r], p);
-                for (int t = 0; t < NT; t++) {
+            UNROLL for (int r = 0; r < MR; r++) {
+                const __m512i w = w4[r][p];
+                UNROLL for (int t = 0; t < NT; t++) {
                     __m512i s = _mm512_dpbusd_epi32(corr[t], w, av[t]);
-                    __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dws, das[t]));
-                    acc[r][t] = _mm512_add_ps(acc[r][t], f);
+                    acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), pair_scales(sc[r][t], p), acc[r][t]);
                 }
             }
         }
     }
-    for (int r = 0; r < MR; r++)
-        for (int t = 0; t < NT; t++) {
+    UNROLL for (int r = 0; r < MR; r++)
+        UNROLL for (int t = 0; t < NT; t++) {
             float s = _mm512_reduce_add_ps(acc[r][t]);
             int64_t done = ng * 8;
             if (done < nb) { /* the last < 8 blocks */
@@ -143,80 +184,73 @@ T512 INLINE void q32_tile(int kind, int NT, int64_t nb, const uint8_t *const *wr
 
 /* ---- Q4_K x Q8_K ------------------------------------------------------------ */
 
-/* The 8 scales and 8 mins of a Q4_K/Q5_K block as bytes. */
-INLINE void k4_unpack_scales(const uint8_t *s, uint8_t sc[8], uint8_t mn[8])
+/* int16 [v[a] x 16, v[b] x 16] from 8 int16 */
+T512 INLINE __m512i bcast_pair_i16(__m128i v8, int a, int b)
 {
-    for (int j = 0; j < 8; j++)
-        ech_k4_scale_min(j, s, &sc[j], &mn[j]);
+    const __m512i idx = _mm512_inserti64x4(_mm512_set1_epi16((short)a), _mm256_set1_epi16((short)b), 1);
+    return _mm512_permutexvar_epi16(idx, _mm512_castsi128_si512(v8));
 }
 
-T512 INLINE __m512i bcast_pair_i32(__m512i v16, int a, int b)
+/* Q4_K, and Q5_K (q5 != 0) whose fifth bits come from qh */
+T512 INLINE void q4k_tile(int q5, int NT, int64_t nb, const uint8_t *const *wr, const uint8_t *const *at, float out[MR][4])
 {
-    const __m512i idx = _mm512_set_epi32(b, b, b, b, b, b, b, b, a, a, a, a, a, a, a, a);
-    return _mm512_permutexvar_epi32(idx, v16);
-}
-
-T512 INLINE void q4k_tile(int NT, int64_t nb, const uint8_t *const *wr, const uint8_t *const *at, float out[MR][4])
-{
-    const size_t bsz = sizeof(ech_block_q4_K), asz = sizeof(ech_block_q8_K);
+    const size_t bsz = q5 ? sizeof(ech_block_q5_K) : sizeof(ech_block_q4_K), asz = sizeof(ech_block_q8_K);
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     __m512 acc[MR][4];
-    for (int r = 0; r < MR; r++)
-        for (int t = 0; t < NT; t++)
+    UNROLL for (int r = 0; r < MR; r++)
+        UNROLL for (int t = 0; t < NT; t++)
             acc[r][t] = _mm512_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        for (int r = 0; r < MR; r++) {
+        UNROLL for (int r = 0; r < MR; r++) {
+            /* Q4_K and Q5_K share d, dmin and scales; Q5_K has qh before qs */
             const ech_block_q4_K *b = (const ech_block_q4_K *)(const void *)(wr[r] + i * bsz);
+            const uint8_t *qs = q5 ? ((const ech_block_q5_K *)(const void *)b)->qs : b->qs;
             _mm_prefetch((const char *)b + 4 * bsz, _MM_HINT_T0);
             _mm_prefetch((const char *)b + 4 * bsz + 64, _MM_HINT_T0);
             _mm_prefetch((const char *)b + 4 * bsz + 128, _MM_HINT_T0);
-            uint8_t sc[8], mn[8];
-            k4_unpack_scales(b->scales, sc, mn);
+            __m512i qh = _mm512_setzero_si512();
+            if (q5)
+                qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)((const ech_block_q5_K *)(const void *)b)->qh));
             uint64_t sc64, mn64;
-            memcpy(&sc64, sc, 8);
-            memcpy(&mn64, mn, 8);
-            const __m512i sc32 = _mm512_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc64));
-            /* zmm lo/hi of chunk pair (c, c+1): sub-blocks (2c, 2c+2) / (2c+1, 2c+3) */
-            const __m512i s0 = bcast_pair_i32(sc32, 0, 2), s1 = bcast_pair_i32(sc32, 1, 3);
-            const __m512i s2 = bcast_pair_i32(sc32, 4, 6), s3 = bcast_pair_i32(sc32, 5, 7);
-            const __m512i q01 = _mm512_loadu_si512(b->qs), q23 = _mm512_loadu_si512(b->qs + 64);
-            const __m512i lo01 = _mm512_and_si512(q01, m4), hi01 = _mm512_and_si512(_mm512_srli_epi16(q01, 4), m4);
-            const __m512i lo23 = _mm512_and_si512(q23, m4), hi23 = _mm512_and_si512(_mm512_srli_epi16(q23, 4), m4);
+            ech_k4_scales_mins(b->scales, &sc64, &mn64);
+            const __m128i sc16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc64));
+            /* w[c]: elements 64c..64c+63 = [low nibbles | high nibbles] of
+             * qs[32c..32c+31], matching the activations as stored; its two
+             * 256-bit halves are sub-blocks 2c and 2c+1 */
+            __m512i w[4], sv[4];
+            UNROLL for (int c = 0; c < 4; c++) {
+                __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(qs + 32 * c)));
+                w[c] = _mm512_and_si512(_mm512_mask_srli_epi16(q, 0xFFFF0000u, q, 4), m4);
+                if (q5) { /* bit 2c of qh[l] for the low half, bit 2c+1 for the high half */
+                    __m512i h = _mm512_srli_epi16(qh, 2 * c);
+                    h = _mm512_and_si512(_mm512_mask_srli_epi16(h, 0xFFFF0000u, h, 1), _mm512_set1_epi8(1));
+                    w[c] = _mm512_or_si512(w[c], _mm512_slli_epi16(h, 4));
+                }
+                sv[c] = bcast_pair_i16(sc16, 2 * c, 2 * c + 1);
+            }
             /* mins as int16 pairs [m0 m0 m1 m1 ...] against bsums */
             const __m128i mn16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn64));
             const __m256i mnp = _mm256_permutexvar_epi16(
                 _mm256_setr_epi16(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7), _mm256_castsi128_si256(mn16));
-            const float d = ech_fp16_to_fp32(b->d), dmin = ech_fp16_to_fp32(b->dmin);
-            for (int t = 0; t < NT; t++) {
+            const float d = _cvtsh_ss(b->d), dmin = _cvtsh_ss(b->dmin);
+            UNROLL for (int t = 0; t < NT; t++) {
                 const ech_block_q8_K *y = (const ech_block_q8_K *)(const void *)(at[t] + i * asz);
-                const int8_t *a = y->qs;
-                /* activation order: lo01 = [a0..31 | a64..95], hi01 = [a32..63 | a96..127] */
-                __m512i alo01 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)a)),
-                                                   _mm256_loadu_si256((const __m256i *)(const void *)(a + 64)), 1);
-                __m512i ahi01 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(a + 32))),
-                                                   _mm256_loadu_si256((const __m256i *)(const void *)(a + 96)), 1);
-                __m512i alo23 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(a + 128))),
-                                                   _mm256_loadu_si256((const __m256i *)(const void *)(a + 192)), 1);
-                __m512i ahi23 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(a + 160))),
-                                                   _mm256_loadu_si256((const __m256i *)(const void *)(a + 224)), 1);
-                __m512i z = _mm512_setzero_si512();
-                __m512i p0 = _mm512_mullo_epi32(_mm512_dpbusd_epi32(z, lo01, alo01), s0);
-                __m512i p1 = _mm512_mullo_epi32(_mm512_dpbusd_epi32(z, hi01, ahi01), s1);
-                __m512i p2 = _mm512_mullo_epi32(_mm512_dpbusd_epi32(z, lo23, alo23), s2);
-                __m512i p3 = _mm512_mullo_epi32(_mm512_dpbusd_epi32(z, hi23, ahi23), s3);
-                __m512i isum = _mm512_add_epi32(_mm512_add_epi32(p0, p1), _mm512_add_epi32(p2, p3));
+                /* q * a pairs in int16 (31 * 127 * 2 fits), then scale and sum
+                 * into int32 with vpdpwssd */
+                __m512i isum = _mm512_setzero_si512();
+                UNROLL for (int c = 0; c < 4; c++)
+                    isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(w[c], _mm512_loadu_si512(y->qs + 64 * c)), sv[c]);
                 __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)y->bsums);
                 __m256i msum = _mm256_madd_epi16(mnp, bs); /* 8 x m_j * (bsum_2j + bsum_2j+1) */
                 const float dd = d * y->d, dm = dmin * y->d;
                 /* sum += dd * isum - dm * msum, both exact integers until here */
-                __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(dd));
-                __m512 fm = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_zextsi256_si512(msum)), _mm512_set1_ps(dm));
-                acc[r][t] = _mm512_add_ps(acc[r][t], _mm512_sub_ps(f, fm));
+                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(dd), acc[r][t]);
+                acc[r][t] = _mm512_fnmadd_ps(_mm512_zextps256_ps512(_mm256_cvtepi32_ps(msum)), _mm512_set1_ps(dm), acc[r][t]);
             }
         }
     }
-    for (int r = 0; r < MR; r++)
-        for (int t = 0; t < NT; t++)
+    UNROLL for (int r = 0; r < MR; r++)
+        UNROLL for (int t = 0; t < NT; t++)
             out[r][t] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
@@ -228,18 +262,18 @@ T512 INLINE void q6k_tile(int NT, int64_t nb, const uint8_t *const *wr, const ui
     const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
     const __m512i shv = _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0);
     __m512 acc[MR][4];
-    for (int r = 0; r < MR; r++)
-        for (int t = 0; t < NT; t++)
+    UNROLL for (int r = 0; r < MR; r++)
+        UNROLL for (int t = 0; t < NT; t++)
             acc[r][t] = _mm512_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        for (int r = 0; r < MR; r++) {
+        UNROLL for (int r = 0; r < MR; r++) {
             const ech_block_q6_K *b = (const ech_block_q6_K *)(const void *)(wr[r] + i * bsz);
-            for (int k = 0; k < 4; k++)
+            UNROLL for (int k = 0; k < 4; k++)
                 _mm_prefetch((const char *)b + 4 * bsz + 64 * k, _MM_HINT_T0);
             /* quants 0..63 (the -32 comes back as -32 * sum(sc * bsum)) in
              * element order: z[0] = elements 0..63, ..., z[3] = 192..255 */
             __m512i z[4];
-            for (int c = 0; c < 2; c++) {
+            UNROLL for (int c = 0; c < 2; c++) {
                 const __m512i L = _mm512_loadu_si512(b->ql + 64 * c);
                 __m512i hb = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(b->qh + 32 * c)));
                 hb = _mm512_srlv_epi64(hb, shv); /* upper half: bits 2,3 / 6,7 move down */
@@ -249,21 +283,22 @@ T512 INLINE void q6k_tile(int NT, int64_t nb, const uint8_t *const *wr, const ui
                 z[2 * c + 1] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(L, 4), m4, h23, 0xEA);
             }
             /* scales: each 128-bit lane of z[k] is one sub-block of 16 */
-            const __m512i sc32 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)b->scales));
-            __m512i s[4];
-            for (int k = 0; k < 4; k++)
-                s[k] = _mm512_permutexvar_epi32(
-                    _mm512_set_epi32(4 * k + 3, 4 * k + 3, 4 * k + 3, 4 * k + 3, 4 * k + 2, 4 * k + 2, 4 * k + 2,
-                                     4 * k + 2, 4 * k + 1, 4 * k + 1, 4 * k + 1, 4 * k + 1, 4 * k, 4 * k, 4 * k, 4 * k),
-                    sc32);
             const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)b->scales));
-            const float d = ech_fp16_to_fp32(b->d);
-            for (int t = 0; t < NT; t++) {
+            __m512i s[4];
+            UNROLL for (int k = 0; k < 4; k++) {
+                const __m512i idx = _mm512_inserti64x4(
+                    _mm512_castsi256_si512(_mm256_set_m128i(_mm_set1_epi16((short)(4 * k + 1)), _mm_set1_epi16((short)(4 * k)))),
+                    _mm256_set_m128i(_mm_set1_epi16((short)(4 * k + 3)), _mm_set1_epi16((short)(4 * k + 2))), 1);
+                s[k] = _mm512_permutexvar_epi16(idx, _mm512_castsi256_si512(sc16));
+            }
+            const float d = _cvtsh_ss(b->d);
+            UNROLL for (int t = 0; t < NT; t++) {
                 const ech_block_q8_K *y = (const ech_block_q8_K *)(const void *)(at[t] + i * asz);
                 __m512i isum = _mm512_setzero_si512();
-                for (int k = 0; k < 4; k++) {
-                    __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), z[k], _mm512_loadu_si512(y->qs + 64 * k));
-                    isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(p, s[k]));
+                UNROLL for (int k = 0; k < 4; k++) {
+                    /* q (0..63) * a pairs fit int16; scale and sum with vpdpwssd */
+                    __m512i p = _mm512_maddubs_epi16(z[k], _mm512_loadu_si512(y->qs + 64 * k));
+                    isum = _mm512_dpwssd_epi32(isum, p, s[k]);
                 }
                 __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)y->bsums);
                 __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(sc16, bs), 5); /* 32 * sc * bsum */
@@ -272,8 +307,8 @@ T512 INLINE void q6k_tile(int NT, int64_t nb, const uint8_t *const *wr, const ui
             }
         }
     }
-    for (int r = 0; r < MR; r++)
-        for (int t = 0; t < NT; t++)
+    UNROLL for (int r = 0; r < MR; r++)
+        UNROLL for (int t = 0; t < NT; t++)
             out[r][t] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
@@ -296,29 +331,34 @@ T512 INLINE void float_tile(int kind, int NT, int64_t n, const uint8_t *const *w
 {
     const int es = kind == K_F32 ? 4 : 2;
     __m512 acc[MR][4][2];
-    for (int r = 0; r < MR; r++)
-        for (int t = 0; t < NT; t++)
+    UNROLL for (int r = 0; r < MR; r++)
+        UNROLL for (int t = 0; t < NT; t++)
             acc[r][t][0] = acc[r][t][1] = _mm512_setzero_ps();
     int64_t i = 0;
     for (; i + 32 <= n; i += 32) {
         __m512 a[4][2];
-        for (int t = 0; t < NT; t++) {
+        UNROLL for (int t = 0; t < NT; t++) {
             a[t][0] = _mm512_loadu_ps((const float *)(const void *)at[t] + i);
             a[t][1] = _mm512_loadu_ps((const float *)(const void *)at[t] + i + 16);
         }
-        for (int r = 0; r < MR; r++) {
+        UNROLL for (int r = 0; r < MR; r++) {
             _mm_prefetch((const char *)(wr[r] + (i + 256) * es), _MM_HINT_T0);
             if (es == 4)
                 _mm_prefetch((const char *)(wr[r] + (i + 256) * es + 64), _MM_HINT_T0);
             const __m512 w0 = load16(kind, wr[r] + i * es), w1 = load16(kind, wr[r] + (i + 16) * es);
-            for (int t = 0; t < NT; t++) {
+            UNROLL for (int t = 0; t < NT; t++) {
+                /* one token: two chains per row hide the FMA latency; more
+                 * tokens have chains enough, and registers are short */
                 acc[r][t][0] = _mm512_fmadd_ps(w0, a[t][0], acc[r][t][0]);
-                acc[r][t][1] = _mm512_fmadd_ps(w1, a[t][1], acc[r][t][1]);
+                if (NT == 1)
+                    acc[r][t][1] = _mm512_fmadd_ps(w1, a[t][1], acc[r][t][1]);
+                else
+                    acc[r][t][0] = _mm512_fmadd_ps(w1, a[t][1], acc[r][t][0]);
             }
         }
     }
-    for (int r = 0; r < MR; r++)
-        for (int t = 0; t < NT; t++) {
+    UNROLL for (int r = 0; r < MR; r++)
+        UNROLL for (int t = 0; t < NT; t++) {
             float s = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][t][0], acc[r][t][1]));
             for (int64_t j = i; j < n; j++) {
                 float w;
@@ -342,7 +382,7 @@ T512 INLINE void float_tile(int kind, int NT, int64_t n, const uint8_t *const *w
                           float *y, size_t ys)                                                              \
     {                                                                                                       \
         const uint8_t *wr[MR], *at[4];                                                                      \
-        for (int r = 0; r < MR; r++)                                                                        \
+        UNROLL for (int r = 0; r < MR; r++)                                                                        \
             wr[r] = (const uint8_t *)w + (r < nr ? (size_t)r * ws : 0);                                     \
         for (int t = 0; t < 4; t++)                                                                         \
             at[t] = (const uint8_t *)a + (t < nt ? (size_t)t * as : 0);                                     \
@@ -361,7 +401,8 @@ T512 INLINE void float_tile(int kind, int NT, int64_t n, const uint8_t *const *w
 #define CALL_Q4_0(NT) q32_tile(K_Q4_0, NT, n / 32, wr, at, out)
 #define CALL_Q8_0(NT) q32_tile(K_Q8_0, NT, n / 32, wr, at, out)
 #define CALL_IQ4_NL(NT) q32_tile(K_IQ4_NL, NT, n / 32, wr, at, out)
-#define CALL_Q4_K(NT) q4k_tile(NT, n / 256, wr, at, out)
+#define CALL_Q4_K(NT) q4k_tile(0, NT, n / 256, wr, at, out)
+#define CALL_Q5_K(NT) q4k_tile(1, NT, n / 256, wr, at, out)
 #define CALL_Q6_K(NT) q6k_tile(NT, n / 256, wr, at, out)
 #define CALL_F32(NT) float_tile(K_F32, NT, n, wr, at, out)
 #define CALL_F16(NT) float_tile(K_F16, NT, n, wr, at, out)
@@ -371,6 +412,7 @@ GEMM_ENTRY(gemm_q4_0, CALL_Q4_0)
 GEMM_ENTRY(gemm_q8_0, CALL_Q8_0)
 GEMM_ENTRY(gemm_iq4_nl, CALL_IQ4_NL)
 GEMM_ENTRY(gemm_q4_K, CALL_Q4_K)
+GEMM_ENTRY(gemm_q5_K, CALL_Q5_K)
 GEMM_ENTRY(gemm_q6_K, CALL_Q6_K)
 GEMM_ENTRY(gemm_f32, CALL_F32)
 GEMM_ENTRY(gemm_f16, CALL_F16)
@@ -397,15 +439,14 @@ T512 static void pack_f16(const void *src, void *dst, int64_t n)
     }
 }
 
-static void pack_bf16(const void *src, void *dst, int64_t n)
+T512 static void pack_bf16(const void *src, void *dst, int64_t n)
 {
     const uint8_t *p = src;
     float *f = dst;
-    for (int64_t i = 0; i < n; i++) {
-        uint16_t h;
-        memcpy(&h, p + 2 * i, 2);
-        f[i] = ech_bf16_to_fp32(h);
-    }
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(f + i, load16(K_BF16, p + 2 * i));
+    ech_ref_to_float_bf16(p + 2 * i, f + i, n - i);
 }
 
 /* vec_dot = a 1 x 1 tile; for the float types the activation is converted here */
@@ -418,6 +459,7 @@ VEC_DOT(dot_q4_0, gemm_q4_0)
 VEC_DOT(dot_q8_0, gemm_q8_0)
 VEC_DOT(dot_iq4_nl, gemm_iq4_nl)
 VEC_DOT(dot_q4_K, gemm_q4_K)
+VEC_DOT(dot_q5_K, gemm_q5_K)
 VEC_DOT(dot_q6_K, gemm_q6_K)
 VEC_DOT(dot_f32, gemm_f32)
 
@@ -450,6 +492,7 @@ void ech_avx512_fill(ech_type_kernels *k, ech_kset *g)
     SET(Q8_0, dot_q8_0, gemm_q8_0, NULL, NULL);
     SET(IQ4_NL, dot_iq4_nl, gemm_iq4_nl, NULL, NULL);
     SET(Q4_K, dot_q4_K, gemm_q4_K, NULL, NULL);
+    SET(Q5_K, dot_q5_K, gemm_q5_K, NULL, NULL);
     SET(Q6_K, dot_q6_K, gemm_q6_K, NULL, NULL);
     SET(F32, dot_f32, gemm_f32, NULL, NULL);
     SET(F16, dot_f16, gemm_f16, pack_size_f32, pack_f16);

@@ -148,10 +148,22 @@ ech_from_float_fn ech_quantizer_for(ech_type t)
     return quantizers[t];
 }
 
-const ech_kset *ech_kset_for(ech_type t)
+const ech_kset *ech_kset_at(ech_isa isa, ech_type t)
 {
-    if ((unsigned)t >= ECH_TYPE_COUNT)
+    if ((unsigned)t >= ECH_TYPE_COUNT || (unsigned)isa >= N_ISA)
         return NULL;
     pthread_once(&tables_once, build_tables);
-    return &ksets[ech_kernels_isa()][t];
+    return &ksets[isa][t];
+}
+
+const ech_type_kernels *ech_kernels_at(ech_isa isa, ech_type t)
+{
+    if ((unsigned)isa >= N_ISA)
+        return NULL;
+    return lookup((int)isa, t);
+}
+
+const ech_kset *ech_kset_for(ech_type t)
+{
+    return ech_kset_at(ech_kernels_isa(), t);
 }

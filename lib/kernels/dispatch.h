@@ -30,6 +30,9 @@ typedef struct ech_kset {
 /* The matrix kernels of type `t` at the current ISA level (never NULL for a
  * type ech_kernels_for supports; gemm may be NULL). */
 const ech_kset *ech_kset_for(ech_type t);
+/* The same at a given level (no CPU check: for sizing scratch). */
+const ech_kset *ech_kset_at(ech_isa isa, ech_type t);
+const ech_type_kernels *ech_kernels_at(ech_isa isa, ech_type t);
 
 /* Per-ISA tables, filled in avx2.c and avx512.c (all-NULL entries where an
  * ISA has nothing better than the level below it). */

@@ -10,6 +10,9 @@
  * Every type has a scalar reference implementation; SIMD variants (AVX2+FMA,
  * AVX-512 with VNNI) are picked at run time from CPUID, so one binary runs
  * on any x86-64.  ech_kernels_use() forces a level, for tests and benchmarks.
+ * A SIMD dot product sums the integer products of each block exactly, as the
+ * reference does, and differs from it only in float rounding and summation
+ * order: |simd - ref| <= 1e-5 * sum |w_i * a_i| (tests/unit/t-kernels.c).
  */
 #ifndef ECH_KERNELS_KERNELS_H
 #define ECH_KERNELS_KERNELS_H
@@ -82,7 +85,8 @@ size_t ech_matmul_scratch(ech_type wt, int64_t cols, int64_t n_tok);
  * the enclosing parallel region if there is one (then every thread of the
  * team must call it, with the same arguments: it shares the work with
  * worksharing loops and ends with a barrier), else on `n_threads` (<= 0: the
- * OpenMP default).  Results do not depend on the number of threads. */
+ * OpenMP default).  Results do not depend on the number of threads.  For a
+ * type without a vec_dot (see ech_kernels_for) it does nothing. */
 void ech_matmul(const void *W, ech_type wt, int64_t rows, int64_t cols,
                 const float *x, int64_t n_tok, float *y, void *scratch, int n_threads);
 

@@ -51,18 +51,15 @@ size_t ech_matmul_scratch(ech_type wt, int64_t cols, int64_t n_tok)
 {
     /* the largest need over all levels, so a later ech_kernels_use() cannot
      * make a scratch buffer too small */
-    ech_isa cur = ech_kernels_isa(), best = ech_isa_detect();
     size_t need = 0;
-    for (int l = 0; l <= (int)best; l++) {
-        ech_kernels_use((ech_isa)l);
-        const ech_type_kernels *k = ech_kernels_for(wt);
+    for (int l = ECH_ISA_SCALAR; l <= ECH_ISA_AVX512; l++) {
+        const ech_type_kernels *k = ech_kernels_at((ech_isa)l, wt);
         if (k && k->vec_dot) {
-            size_t s = scratch_at(k, ech_kset_for(wt), cols, n_tok);
+            size_t s = scratch_at(k, ech_kset_at((ech_isa)l, wt), cols, n_tok);
             if (s > need)
                 need = s;
         }
     }
-    ech_kernels_use(cur);
     return need;
 }
 

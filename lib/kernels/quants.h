@@ -10,6 +10,7 @@
 #define ECH_KERNELS_QUANTS_H
 
 #include <stdint.h>
+#include <string.h>
 
 #define ECH_QK32 32      /* elements per block of the small-block types */
 #define ECH_QK_K 256     /* elements per K-quant super-block */
@@ -87,14 +88,39 @@ static inline void ech_k4_scale_min(int j, const uint8_t *s, uint8_t *sc, uint8_
     }
 }
 
-/* The 16 signed scales (-32..31) of a Q3_K block. */
+/* All 8 scales and 8 mins of a Q4_K/Q5_K block, one byte each (the same
+ * values as ech_k4_scale_min, from three 32-bit words). */
+static inline void ech_k4_scales_mins(const uint8_t *s, uint64_t *sc, uint64_t *mn)
+{
+    uint32_t u0, u1, u2;
+    memcpy(&u0, s, 4);
+    memcpy(&u1, s + 4, 4);
+    memcpy(&u2, s + 8, 4);
+    const uint32_t lo6 = 0x3F3F3F3Fu, lo4 = 0x0F0F0F0Fu, lo2 = 0x03030303u;
+    uint32_t sc_hi = (u2 & lo4) | (((u0 >> 6) & lo2) << 4);
+    uint32_t mn_hi = ((u2 >> 4) & lo4) | (((u1 >> 6) & lo2) << 4);
+    *sc = (u0 & lo6) | ((uint64_t)sc_hi << 32);
+    *mn = (u1 & lo6) | ((uint64_t)mn_hi << 32);
+}
+
+/* The 16 signed scales (-32..31) of a Q3_K block: the low 4 bits of
+ * scales 0..7 and 8..15 are the low and high nibbles of bytes 0..7, the top
+ * 2 bits of scale j are bits 2*(j/4) of byte 8 + j%4.  Done a word at a time. */
 static inline void ech_q3k_scales(const uint8_t *s, int8_t out[16])
 {
-    for (int j = 0; j < 16; j++) {
-        int lo = j < 8 ? (s[j] & 0xF) : (s[j - 8] >> 4);
-        int hi = (s[8 + (j & 3)] >> (2 * (j >> 2))) & 3;
-        out[j] = (int8_t)((lo | (hi << 4)) - 32);
-    }
+    uint32_t u0, u1, u2, w[4];
+    memcpy(&u0, s, 4);
+    memcpy(&u1, s + 4, 4);
+    memcpy(&u2, s + 8, 4);
+    const uint32_t m4 = 0x0F0F0F0Fu, m2 = 0x03030303u;
+    w[0] = (u0 & m4) | ((u2 & m2) << 4);
+    w[1] = (u1 & m4) | (((u2 >> 2) & m2) << 4);
+    w[2] = ((u0 >> 4) & m4) | (((u2 >> 4) & m2) << 4);
+    w[3] = ((u1 >> 4) & m4) | (((u2 >> 6) & m2) << 4);
+    uint8_t b[16];
+    memcpy(b, w, 16);
+    for (int j = 0; j < 16; j++)
+        out[j] = (int8_t)(b[j] - 32);
 }
 
 #endif

@@ -411,6 +411,47 @@ static void test_activation_rounding(void)
     ok(d == 1.0f && q[9] == -127 && q[10] == 4 && bs0 == sum0, "Q8_K: scale from the signed max, ties to even, bsums");
 }
 
+/* The activation conversions give the same bytes at every ISA level. */
+static void test_activation_levels(void)
+{
+    static const ech_type act[] = {ECH_TYPE_Q8_0, ECH_TYPE_Q8_1, ECH_TYPE_Q8_K, ECH_TYPE_F16, ECH_TYPE_BF16};
+    const int64_t n = 9 * 256;
+    float *x = malloc(n * sizeof *x);
+    for (int64_t j = 0; j < n; j++)
+        x[j] = grand() * (j % 97 == 3 ? 50.0f : 1.0f);
+    x[5] = 0.0f; /* a block of zeros, and ties at +-amax */
+    for (int j = 256; j < 512; j++)
+        x[j] = 0.0f;
+    x[600] = 3.0f;
+    x[601] = -3.0f;
+    x[702] = 1.0f + ldexpf(1, -8); /* bf16 ties */
+    x[703] = 1.0f + 3 * ldexpf(1, -8);
+    ech_isa best = ech_isa_detect();
+    for (size_t i = 0; i < sizeof act / sizeof act[0]; i++) {
+        size_t nb = nbytes(act[i], n);
+        uint8_t *want = malloc(nb), *got = malloc(nb);
+        if (act[i] == ECH_TYPE_F16) { /* nan and inf only for the float types */
+            x[700] = NAN;
+            x[701] = INFINITY;
+        }
+        ech_kernels_ref(act[i])->from_float(x, want, n);
+        int same = 1;
+        for (int level = 1; level <= (int)best; level++) {
+            ech_kernels_use((ech_isa)level);
+            memset(got, 0xAA, nb);
+            ech_kernels_for(act[i])->from_float(x, got, n);
+            same &= memcmp(got, want, nb) == 0;
+        }
+        ech_kernels_use(ECH_ISA_SCALAR);
+        ok(same, "%s activation conversion: SIMD levels give the reference's bytes", ech_type_name(act[i]));
+        free(want);
+        free(got);
+    }
+    free(x);
+    ech_kernels_use(best);
+    ech_kernels_use(ECH_ISA_SCALAR);
+}
+
 /* ---- random rows: round trips, reference dots --------------------------------- */
 
 static void test_roundtrip(void)
@@ -589,6 +630,38 @@ static void test_matmul(void)
     ech_kernels_use(best);
 }
 
+/* Every thread of an enclosing parallel region calls ech_matmul; the work
+ * is shared and the result is the same as from a plain call. */
+static void test_matmul_in_team(void)
+{
+    const ech_type t = ECH_TYPE_Q4_0;
+    const int64_t rows = 67, cols = 256, n_tok = 5;
+    size_t wrow = nbytes(t, cols);
+    uint8_t *W = malloc(wrow * rows);
+    for (int64_t r = 0; r < rows; r++)
+        random_row(t, W + wrow * r, cols);
+    float *x = malloc(sizeof(float) * cols * n_tok), *y1 = malloc(sizeof(float) * rows * n_tok),
+          *y2 = malloc(sizeof(float) * rows * n_tok);
+    for (int64_t i = 0; i < cols * n_tok; i++)
+        x[i] = grand();
+    void *scratch = malloc(ech_matmul_scratch(t, cols, n_tok));
+    ech_matmul(W, t, rows, cols, x, n_tok, y1, scratch, 1);
+    memset(y2, 0, sizeof(float) * rows * n_tok);
+    int team = 0;
+#pragma omp parallel num_threads(2)
+    {
+#pragma omp atomic
+        team++;
+        ech_matmul(W, t, rows, cols, x, n_tok, y2, scratch, 99);
+    }
+    ok(memcmp(y1, y2, sizeof(float) * rows * n_tok) == 0, "matmul called by every thread of a team of %d", team);
+    free(W);
+    free(x);
+    free(y1);
+    free(y2);
+    free(scratch);
+}
+
 /* ---- real files: block formats and quantisers against llama.cpp ------------- */
 
 static void test_shared_models(void)
@@ -604,18 +677,18 @@ static void test_shared_models(void)
         ech_gguf_open(path, &ref, NULL);
     }
     if (!ref) {
-        tap_skip((int)n_names * 2, "ECH_SHARED not set or mini-llama-F32.gguf missing");
+        tap_skip((int)n_names * 3, "ECH_SHARED not set or mini-llama-F32.gguf missing");
         return;
     }
     for (size_t f = 0; f < n_names; f++) {
         snprintf(path, sizeof path, "%s/models/ref/mini-llama-%s.gguf", shared, names[f]);
         ech_gguf *g = NULL;
         if (ech_gguf_open(path, &g, NULL) != ECH_OK) {
-            tap_skip(2, "model file missing");
+            tap_skip(3, "model file missing");
             continue;
         }
         double worst[ECH_TYPE_COUNT] = {0};
-        int seen[ECH_TYPE_COUNT] = {0}, missing = 0;
+        int seen[ECH_TYPE_COUNT] = {0}, missing = 0, mm_bad = 0, mm_runs = 0;
         size_t blocks = 0, same = 0, qtensors = 0;
         for (size_t i = 0; i < ech_gguf_n_tensors(g); i++) {
             const ech_gguf_tensor *tq = ech_gguf_tensor_at(g, i);
@@ -673,8 +746,41 @@ static void test_shared_models(void)
                 free(buf);
                 qtensors++;
             }
+            /* SIMD matmul on the file's own rows (up to 8) at every level */
+            {
+                int64_t cols = (int64_t)tq->ne[0], rows = n / cols < 8 ? n / cols : 8, ntok = 3;
+                float *xa = malloc(sizeof(float) * cols * ntok), *ya = malloc(sizeof(float) * rows * ntok);
+                for (int64_t j = 0; j < cols * ntok; j++)
+                    xa[j] = grand();
+                size_t wrow = nbytes((ech_type)tq->type, cols);
+                ech_isa best = ech_isa_detect();
+                for (int level = 1; level <= (int)best; level++) {
+                    ech_kernels_use((ech_isa)level);
+                    void *scratch = malloc(ech_matmul_scratch((ech_type)tq->type, cols, ntok));
+                    ech_matmul(tq->data, (ech_type)tq->type, rows, cols, xa, ntok, ya, scratch, 1);
+                    free(scratch);
+                    ech_kernels_use(ECH_ISA_SCALAR);
+                    for (int64_t tt = 0; tt < ntok; tt++) {
+                        void *a = to_dot((ech_type)tq->type, xa + tt * cols, cols);
+                        for (int64_t r = 0; r < rows; r++) {
+                            float want;
+                            double exact;
+                            const uint8_t *wrp = (const uint8_t *)tq->data + wrow * r;
+                            k->vec_dot(cols, &want, wrp, a);
+                            double bnd = dot_bound((ech_type)tq->type, wrp, a, cols, &exact);
+                            mm_bad += fabs((double)ya[tt * rows + r] - want) > bnd;
+                        }
+                        free(a);
+                    }
+                    mm_runs++;
+                }
+                free(xa);
+                free(ya);
+            }
             free(y);
         }
+        ok(mm_bad == 0, "mini-llama-%s: SIMD matmul on the file's tensors = reference (%d level x tensor runs)",
+           names[f], mm_runs);
         /* bounds: the quantisation error a type allows, as a fraction of amax */
         char msg[512] = "";
         int okk = missing == 0;
@@ -711,10 +817,12 @@ int main(void)
     test_fp16();
     test_known_blocks();
     test_activation_rounding();
+    test_activation_levels();
     test_roundtrip();
     test_ref_dots();
     test_simd_dots();
     test_matmul();
+    test_matmul_in_team();
     test_shared_models();
     return done_testing();
 }
