@@ -2,6 +2,7 @@
 # bench/generate.sh - ech-generate's engine against llama.cpp, side by side.
 #
 #   LLAMA_BENCH=/path/to/llama-bench bench/generate.sh [ROUNDS]
+#   (REPS=N repetitions per run, default 3; MODELS="tinyllama:Q4_0 ..." a subset)
 #
 # Builds random-weight models at real sizes with bench/mkmodel (TinyLlama-1.1B
 # shapes in F16, Q8_0, Q4_0, Q4_K_M, and a 110M-parameter Q4_0 model) into
@@ -21,34 +22,37 @@ LLAMA_BENCH=${LLAMA_BENCH:?set LLAMA_BENCH to a llama-bench binary}
 dir=${ECH_BENCH_MODELS:-/tmp/echostra-bench}
 vocab=${ECH_SHARED:-$top/../shared}/vocab/ggml-vocab-llama-spm.gguf
 mkdir -p "$dir"
-for spec in tinyllama:F16 tinyllama:Q8_0 tinyllama:Q4_0 tinyllama:Q4_K_M 110m:Q4_0; do
+models=${MODELS:-tinyllama:F16 tinyllama:Q8_0 tinyllama:Q4_0 tinyllama:Q4_K_M 110m:Q4_0}
+reps=${REPS:-3}
+for spec in $models; do
 	f="$dir/${spec%%:*}-${spec#*:}.gguf"
 	[ -f "$f" ] || "$top/bench/mkmodel" --preset "${spec%%:*}" --type "${spec#*:}" --vocab "$vocab" -o "$f"
 done
 out=$(mktemp -d)
 for t in 1 2; do "$top/bench/bench-generate" --bandwidth -t $t >"$out/bw$t.json"; done
-for spec in tinyllama:F16 tinyllama:Q8_0 tinyllama:Q4_0 tinyllama:Q4_K_M 110m:Q4_0; do
+for spec in $models; do
 	f="$dir/${spec%%:*}-${spec#*:}.gguf"
 	name="${spec%%:*}-${spec#*:}"
 	for t in 1 2; do
 		r=0
 		while [ $r -lt "$rounds" ]; do
 			/usr/bin/time -f '{"peak_rss_kib":%M}' -o "$out/$name.$t.$r.ech.rss" \
-				"$top/bench/bench-generate" -m "$f" -p 512 -n 128 -t $t -r 3 >"$out/$name.$t.$r.ech.json"
+				"$top/bench/bench-generate" -m "$f" -p 512 -n 128 -t $t -r "$reps" >"$out/$name.$t.$r.ech.json"
 			/usr/bin/time -f '{"peak_rss_kib":%M}' -o "$out/$name.$t.$r.llama.rss" \
-				"$LLAMA_BENCH" -m "$f" -p 512 -n 128 -t $t -r 3 -o json >"$out/$name.$t.$r.llama.json" 2>/dev/null
+				"$LLAMA_BENCH" -m "$f" -p 512 -n 128 -t $t -r "$reps" -o json >"$out/$name.$t.$r.llama.json" 2>/dev/null
 			r=$((r + 1))
 		done
 	done
 done
-python3 - "$out" "$rounds" <<'PY'
+python3 - "$out" "$rounds" "$models" <<'PY'
 import glob, json, os, sys, statistics
 out, rounds = sys.argv[1], int(sys.argv[2])
+names = [m.replace(":", "-") for m in sys.argv[3].split()]
 bw = {t: json.load(open(f"{out}/bw{t}.json"))["bandwidth_gb_s"] for t in (1, 2)}
 print(f"read bandwidth: {bw[1]:.1f} GB/s (1 thread), {bw[2]:.1f} GB/s (2 threads)\n")
 print("| model | threads | test | echostra t/s | llama.cpp t/s | ratio | ech RSS MiB | llama.cpp RSS MiB | decode roofline (ech % / llama % of bandwidth limit) |")
 print("|---|---:|---|---:|---:|---:|---:|---:|---|")
-for name in ["tinyllama-F16", "tinyllama-Q8_0", "tinyllama-Q4_0", "tinyllama-Q4_K_M", "110m-Q4_0"]:
+for name in names:
     for t in (1, 2):
         ech = {"pp512": [], "tg128": []}; lla = {"pp512": [], "tg128": []}; wb = 0
         rss_e, rss_l = [], []

@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <omp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -159,11 +160,22 @@ void ech_ctx_embed(ech_ctx *c, const int32_t *tokens, uint32_t n)
     }
 }
 
+/* Every F16 value as a float: attention reads the F16 cache element by
+ * element, and a table lookup beats a conversion call there. */
+static float f16_table[1 << 16];
+static pthread_once_t f16_once = PTHREAD_ONCE_INIT;
+
+static void f16_init(void)
+{
+    for (uint32_t i = 0; i < 1u << 16; i++)
+        f16_table[i] = ech_fp16_to_fp32((uint16_t)i);
+}
+
 static inline float kv_get(const ech_ctx *c, const void *base, size_t i)
 {
     if (c->kv_elem == 4)
         return ((const float *)base)[i];
-    return ech_fp16_to_fp32(((const uint16_t *)base)[i]);
+    return f16_table[((const uint16_t *)base)[i]];
 }
 
 static inline void kv_put(const ech_ctx *c, void *base, size_t i, float v)
@@ -194,6 +206,8 @@ void ech_ctx_attention(ech_ctx *c, uint32_t il, uint32_t n, int swa)
             }
     const float scale = hp->attn_scale;
     const int f16 = c->kv_elem == 2;
+    if (f16)
+        pthread_once(&f16_once, f16_init);
 #pragma omp parallel for collapse(2) num_threads(c->p.n_threads) schedule(static)
     for (uint32_t t = 0; t < n; t++) {
         for (int h = 0; h < nh; h++) {
@@ -219,7 +233,7 @@ void ech_ctx_attention(ech_ctx *c, uint32_t il, uint32_t n, int swa)
                 if (f16) {
                     const uint16_t *kr = (const uint16_t *)Kh + row;
                     for (int d = 0; d < hd; d++)
-                        s += q[d] * ech_fp16_to_fp32(kr[d]);
+                        s += q[d] * f16_table[kr[d]];
                 } else {
                     const float *kr = (const float *)Kh + row;
                     for (int d = 0; d < hd; d++)
@@ -233,7 +247,7 @@ void ech_ctx_attention(ech_ctx *c, uint32_t il, uint32_t n, int swa)
                 o[d] = 0.0f;
             for (uint32_t i = first; i < len; i++) {
                 size_t row = (size_t)i * hd;
-                float a = f16 ? ech_fp16_to_fp32(ech_fp32_to_fp16(att[i])) : att[i];
+                float a = f16 ? f16_table[ech_fp32_to_fp16(att[i])] : att[i];
                 for (int d = 0; d < hd; d++)
                     o[d] += a * kv_get(c, Vh, row + d);
             }
