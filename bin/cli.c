@@ -169,3 +169,15 @@ json_object *ech_cli_message(const char *role, const char *content)
     json_object_object_add(m, "content", ech_json_string(content, strlen(content)));
     return m;
 }
+
+json_object *ech_cli_conversation(const ech_cli *cli, const char *messages_path, const char *system,
+                                  const char *prompt)
+{
+    if (messages_path)
+        return ech_cli_read_json(cli, messages_path, json_type_array, "the messages");
+    json_object *msgs = json_object_new_array();
+    if (system)
+        json_object_array_add(msgs, ech_cli_message("system", system));
+    json_object_array_add(msgs, ech_cli_message("user", prompt));
+    return msgs;
+}

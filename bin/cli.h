@@ -64,4 +64,10 @@ struct json_object *ech_cli_read_json(const ech_cli *cli, const char *path, int 
 /* {"role": role, "content": content} (a new reference). */
 struct json_object *ech_cli_message(const char *role, const char *content);
 
+/* The conversation a chat tool was given: the JSON array in messages_path,
+ * or else [system message if any, user message `prompt`].  A new reference,
+ * or NULL after printing why. */
+struct json_object *ech_cli_conversation(const ech_cli *cli, const char *messages_path,
+                                         const char *system, const char *prompt);
+
 #endif

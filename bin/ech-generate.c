@@ -314,15 +314,8 @@ int main(int argc, char **argv)
     }
     if (chat) {
         /* the conversation, rendered with the chat template */
-        if (messages_path) {
-            if (!(msgs = ech_cli_read_json(&cli, messages_path, json_type_array, "the messages")))
-                goto done;
-        } else {
-            msgs = json_object_new_array();
-            if (system)
-                json_object_array_add(msgs, ech_cli_message("system", system));
-            json_object_array_add(msgs, ech_cli_message("user", prompt));
-        }
+        if (!(msgs = ech_cli_conversation(&cli, messages_path, system, prompt)))
+            goto done;
         if (tools_path && !(tools = ech_cli_read_json(&cli, tools_path, json_type_array, "the tools")))
             goto done;
         if (template_path && !(tpl_src = ech_cli_read_file(&cli, template_path, &tpl_len)))

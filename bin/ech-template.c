@@ -132,15 +132,8 @@ int main(int argc, char **argv)
         if (!eos && e.ptr && (eos_buf = strndup(e.ptr, e.len)))
             eos = eos_buf;
     }
-    if (msgs_path) {
-        if (!(msgs = ech_cli_read_json(&cli, msgs_path, json_type_array, "the messages")))
-            goto done;
-    } else {
-        msgs = json_object_new_array();
-        if (system)
-            json_object_array_add(msgs, ech_cli_message("system", system));
-        json_object_array_add(msgs, ech_cli_message("user", prompt));
-    }
+    if (!(msgs = ech_cli_conversation(&cli, msgs_path, system, prompt)))
+        goto done;
     if (tools_path && !(tools = ech_cli_read_json(&cli, tools_path, json_type_array, "the tools")))
         goto done;
 
