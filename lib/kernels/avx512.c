@@ -112,7 +112,7 @@ T512 INLINE void w_quad_4bit(int kind, const uint8_t *blk, __m512i *w01, __m512i
         _mm512_castsi128_si512(_mm_setr_epi8(0, 1, 18, 19, 36, 37, 54, 55, 0, 0, 0, 0, 0, 0, 0, 0)), A));
 }
 
-T512 INLINE void q32_tile(int kind, int NT, int64_t nb, const uint8_t *const *wr, const uint8_t *const *at,
+T512 INLINE void q32_tile(int kind, int mr, int NT, int64_t nb, const uint8_t *const *wr, const uint8_t *const *at,
                           float out[MR][4])
 {
     const size_t bsz = kind == K_Q8_0 ? 34 : 18;
@@ -120,7 +120,7 @@ T512 INLINE void q32_tile(int kind, int NT, int64_t nb, const uint8_t *const *wr
     const __m256i aoffs = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(34));
     const __m512i ones = _mm512_set1_epi8(1);
     __m512 acc[MR][4];
-    UNROLL for (int r = 0; r < MR; r++)
+    UNROLL for (int r = 0; r < mr; r++)
         UNROLL for (int t = 0; t < NT; t++)
             acc[r][t] = _mm512_setzero_ps();
     const int64_t ng = nb / 8;
@@ -129,10 +129,10 @@ T512 INLINE void q32_tile(int kind, int NT, int64_t nb, const uint8_t *const *wr
         __m512i w4[MR][4];
         UNROLL for (int t = 0; t < NT; t++)
             da[t] = load_d8(at[t] + g * 8 * 34, aoffs);
-        UNROLL for (int r = 0; r < MR; r++) {
+        UNROLL for (int r = 0; r < mr; r++) {
             const uint8_t *gb = wr[r] + g * 8 * bsz;
             UNROLL for (int k = 0; k < (int)(8 * bsz / 64); k++)
-                _mm_prefetch((const char *)(gb + PF_GROUPS * 8 * bsz + 64 * k), _MM_HINT_T0);
+                if (mr > 1) _mm_prefetch((const char *)(gb + PF_GROUPS * 8 * bsz + 64 * k), _MM_HINT_T0);
             __m128i d0, d1;
             if (kind == K_Q8_0) {
                 w_quad_q8(gb, &w4[r][0], &w4[r][1], &d0);
@@ -154,7 +154,7 @@ T512 INLINE void q32_tile(int kind, int NT, int64_t nb, const uint8_t *const *wr
                 corr[t] = _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, av[t]), sh);
                 corr[t] = _mm512_sub_epi32(_mm512_setzero_si512(), corr[t]);
             }
-            UNROLL for (int r = 0; r < MR; r++) {
+            UNROLL for (int r = 0; r < mr; r++) {
                 const __m512i w = w4[r][p];
                 UNROLL for (int t = 0; t < NT; t++) {
                     __m512i s = _mm512_dpbusd_epi32(corr[t], w, av[t]);
@@ -163,7 +163,7 @@ T512 INLINE void q32_tile(int kind, int NT, int64_t nb, const uint8_t *const *wr
             }
         }
     }
-    UNROLL for (int r = 0; r < MR; r++)
+    UNROLL for (int r = 0; r < mr; r++)
         UNROLL for (int t = 0; t < NT; t++) {
             float s = _mm512_reduce_add_ps(acc[r][t]);
             int64_t done = ng * 8;
@@ -182,6 +182,119 @@ T512 INLINE void q32_tile(int kind, int NT, int64_t nb, const uint8_t *const *wr
         }
 }
 
+/* ---- decode kernels for Q4_0 and IQ4_NL -------------------------------------
+ *
+ * These read one row at a time with 256-bit loads and no cross-lane shuffle
+ * in the inner loop (on Zen 4 the 512-bit byte permutes of q32_tile made the
+ * matrix-vector product compute bound at half the memory bandwidth).  The
+ * activations are rearranged once per product so that a pair of weight
+ * blocks, loaded as-is (16 quant bytes each), lines up with them: */
+typedef struct q8_oct {
+    int8_t lo[4][32];  /* pair p: elements 0..15 of blocks 2p and 2p+1 */
+    int8_t hi[4][32];  /* elements 16..31 of the same blocks */
+    int32_t sum[8];    /* each block's sum of quants, in oct_order */
+    float d[8];        /* each block's scale, in oct_order */
+} q8_oct;              /* per group of 8 blocks; the last nb % 8 blocks follow as Q8_0 */
+
+/* the order in which two rounds of horizontal adds leave the 8 block sums */
+static const int oct_order[8] = {0, 2, 4, 6, 1, 3, 5, 7};
+
+static size_t pack_size_oct(int64_t n)
+{
+    const int64_t nb = n / 32;
+    return (size_t)(nb / 8) * sizeof(q8_oct) + (size_t)(nb % 8) * sizeof(ech_block_q8_0);
+}
+
+static void pack_oct(const void *src, void *dst, int64_t n)
+{
+    const ech_block_q8_0 *a = src;
+    const int64_t nb = n / 32, ng = nb / 8;
+    q8_oct *o = dst;
+    for (int64_t g = 0; g < ng; g++) {
+        const ech_block_q8_0 *b = a + 8 * g;
+        for (int p = 0; p < 4; p++)
+            for (int h = 0; h < 2; h++) {
+                memcpy(o[g].lo[p] + 16 * h, b[2 * p + h].qs, 16);
+                memcpy(o[g].hi[p] + 16 * h, b[2 * p + h].qs + 16, 16);
+            }
+        for (int i = 0; i < 8; i++) {
+            int32_t sum = 0;
+            for (int j = 0; j < 32; j++)
+                sum += b[oct_order[i]].qs[j];
+            o[g].sum[i] = sum;
+            o[g].d[i] = ech_fp16_to_fp32(b[oct_order[i]].d);
+        }
+    }
+    memcpy(o + ng, a + 8 * ng, (size_t)(nb % 8) * sizeof(ech_block_q8_0));
+}
+
+/* acc += the 8 blocks at blk (144 bytes) . o, per block in oct_order */
+T512 INLINE __m256 q4_oct(int kind, const uint8_t *blk, const q8_oct *o, __m256 acc)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i tab = _mm256_broadcastsi128_si256(
+        _mm_setr_epi8((char)1, 24, 45, 63, 79, 93, 106, 118, (char)129, (char)141, (char)153, (char)166,
+                      (char)181, (char)197, (char)217, (char)241));
+    __m256i s[4];
+    UNROLL for (int p = 0; p < 4; p++) {
+        const uint8_t *q = blk + 36 * p + 2; /* the quants of blocks 2p and 2p+1 */
+        const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)q)),
+                                                  _mm_loadu_si128((const __m128i *)(const void *)(q + 18)), 1);
+        __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        if (kind == K_IQ4_NL) { /* table + 128: unsigned for vpdpbusd */
+            lo = _mm256_shuffle_epi8(tab, lo);
+            hi = _mm256_shuffle_epi8(tab, hi);
+        }
+        s[p] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), lo, _mm256_load_si256((const __m256i *)(const void *)o->lo[p]));
+        s[p] = _mm256_dpbusd_epi32(s[p], hi, _mm256_load_si256((const __m256i *)(const void *)o->hi[p]));
+    }
+    __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
+    /* the quants' offset (8, or 128 for the shifted table) times sum(a) */
+    h = _mm256_sub_epi32(h, _mm256_slli_epi32(_mm256_load_si256((const __m256i *)(const void *)o->sum),
+                                              kind == K_Q4_0 ? 3 : 7));
+    /* the weight scales (bytes 18b, 18b + 1) in oct_order */
+    const __m512i didx = _mm512_castsi128_si512(_mm_setr_epi8(0, 1, 36, 37, 72, 73, 108, 109, 18, 19, 54, 55, 90, 91, 126, 127));
+    const __m128i dw = _mm512_castsi512_si128(_mm512_permutex2var_epi8(_mm512_loadu_si512(blk), didx, _mm512_loadu_si512(blk + 64)));
+    const __m256 sc = _mm256_mul_ps(_mm256_cvtph_ps(dw), _mm256_load_ps(o->d));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(h), sc, acc);
+}
+
+T512 INLINE void q4_gemv(int kind, int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *y)
+{
+    const int64_t nb = n / 32, ng = nb / 8;
+    const q8_oct *o = a;
+    const void *tail_a = o + ng;
+    for (int64_t r = 0; r < nr; r++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * ws;
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t g = 0; g < ng; g++) {
+            acc = q4_oct(kind, row + 144 * g, o + g, acc);
+        }
+        __m128 x = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+        x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+        float sum = _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)));
+        if (nb > 8 * ng) {
+            float tail;
+            if (kind == K_Q4_0)
+                ech_ref_vec_dot_q4_0((nb - 8 * ng) * 32, &tail, row + 144 * ng, tail_a);
+            else
+                ech_ref_vec_dot_iq4_nl((nb - 8 * ng) * 32, &tail, row + 144 * ng, tail_a);
+            sum += tail;
+        }
+        y[r] = sum;
+    }
+}
+
+T512 static void gemv_q4_0_oct(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *y)
+{
+    q4_gemv(K_Q4_0, n, w, ws, nr, a, y);
+}
+
+T512 static void gemv_iq4_nl_oct(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *y)
+{
+    q4_gemv(K_IQ4_NL, n, w, ws, nr, a, y);
+}
+
 /* ---- Q4_K x Q8_K ------------------------------------------------------------ */
 
 /* int16 [v[a] x 16, v[b] x 16] from 8 int16 */
@@ -192,22 +305,22 @@ T512 INLINE __m512i bcast_pair_i16(__m128i v8, int a, int b)
 }
 
 /* Q4_K, and Q5_K (q5 != 0) whose fifth bits come from qh */
-T512 INLINE void q4k_tile(int q5, int NT, int64_t nb, const uint8_t *const *wr, const uint8_t *const *at, float out[MR][4])
+T512 INLINE void q4k_tile(int q5, int mr, int NT, int64_t nb, const uint8_t *const *wr, const uint8_t *const *at, float out[MR][4])
 {
     const size_t bsz = q5 ? sizeof(ech_block_q5_K) : sizeof(ech_block_q4_K), asz = sizeof(ech_block_q8_K);
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     __m512 acc[MR][4];
-    UNROLL for (int r = 0; r < MR; r++)
+    UNROLL for (int r = 0; r < mr; r++)
         UNROLL for (int t = 0; t < NT; t++)
             acc[r][t] = _mm512_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        UNROLL for (int r = 0; r < MR; r++) {
+        UNROLL for (int r = 0; r < mr; r++) {
             /* Q4_K and Q5_K share d, dmin and scales; Q5_K has qh before qs */
             const ech_block_q4_K *b = (const ech_block_q4_K *)(const void *)(wr[r] + i * bsz);
             const uint8_t *qs = q5 ? ((const ech_block_q5_K *)(const void *)b)->qs : b->qs;
-            _mm_prefetch((const char *)b + 4 * bsz, _MM_HINT_T0);
-            _mm_prefetch((const char *)b + 4 * bsz + 64, _MM_HINT_T0);
-            _mm_prefetch((const char *)b + 4 * bsz + 128, _MM_HINT_T0);
+            if (mr > 1) _mm_prefetch((const char *)b + 4 * bsz, _MM_HINT_T0);
+            if (mr > 1) _mm_prefetch((const char *)b + 4 * bsz + 64, _MM_HINT_T0);
+            if (mr > 1) _mm_prefetch((const char *)b + 4 * bsz + 128, _MM_HINT_T0);
             __m512i qh = _mm512_setzero_si512();
             if (q5)
                 qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)((const ech_block_q5_K *)(const void *)b)->qh));
@@ -249,27 +362,27 @@ T512 INLINE void q4k_tile(int q5, int NT, int64_t nb, const uint8_t *const *wr, 
             }
         }
     }
-    UNROLL for (int r = 0; r < MR; r++)
+    UNROLL for (int r = 0; r < mr; r++)
         UNROLL for (int t = 0; t < NT; t++)
             out[r][t] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
 /* ---- Q6_K x Q8_K ------------------------------------------------------------ */
 
-T512 INLINE void q6k_tile(int NT, int64_t nb, const uint8_t *const *wr, const uint8_t *const *at, float out[MR][4])
+T512 INLINE void q6k_tile(int mr, int NT, int64_t nb, const uint8_t *const *wr, const uint8_t *const *at, float out[MR][4])
 {
     const size_t bsz = sizeof(ech_block_q6_K), asz = sizeof(ech_block_q8_K);
     const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
     const __m512i shv = _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0);
     __m512 acc[MR][4];
-    UNROLL for (int r = 0; r < MR; r++)
+    UNROLL for (int r = 0; r < mr; r++)
         UNROLL for (int t = 0; t < NT; t++)
             acc[r][t] = _mm512_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        UNROLL for (int r = 0; r < MR; r++) {
+        UNROLL for (int r = 0; r < mr; r++) {
             const ech_block_q6_K *b = (const ech_block_q6_K *)(const void *)(wr[r] + i * bsz);
             UNROLL for (int k = 0; k < 4; k++)
-                _mm_prefetch((const char *)b + 4 * bsz + 64 * k, _MM_HINT_T0);
+                if (mr > 1) _mm_prefetch((const char *)b + 4 * bsz + 64 * k, _MM_HINT_T0);
             /* quants 0..63 (the -32 comes back as -32 * sum(sc * bsum)) in
              * element order: z[0] = elements 0..63, ..., z[3] = 192..255 */
             __m512i z[4];
@@ -307,7 +420,7 @@ T512 INLINE void q6k_tile(int NT, int64_t nb, const uint8_t *const *wr, const ui
             }
         }
     }
-    UNROLL for (int r = 0; r < MR; r++)
+    UNROLL for (int r = 0; r < mr; r++)
         UNROLL for (int t = 0; t < NT; t++)
             out[r][t] = _mm512_reduce_add_ps(acc[r][t]);
 }
@@ -326,12 +439,12 @@ T512 INLINE __m512 load16(int kind, const uint8_t *p)
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-T512 INLINE void float_tile(int kind, int NT, int64_t n, const uint8_t *const *wr, const uint8_t *const *at,
+T512 INLINE void float_tile(int kind, int mr, int NT, int64_t n, const uint8_t *const *wr, const uint8_t *const *at,
                             float out[MR][4])
 {
     const int es = kind == K_F32 ? 4 : 2;
     __m512 acc[MR][4][2];
-    UNROLL for (int r = 0; r < MR; r++)
+    UNROLL for (int r = 0; r < mr; r++)
         UNROLL for (int t = 0; t < NT; t++)
             acc[r][t][0] = acc[r][t][1] = _mm512_setzero_ps();
     int64_t i = 0;
@@ -341,7 +454,7 @@ T512 INLINE void float_tile(int kind, int NT, int64_t n, const uint8_t *const *w
             a[t][0] = _mm512_loadu_ps((const float *)(const void *)at[t] + i);
             a[t][1] = _mm512_loadu_ps((const float *)(const void *)at[t] + i + 16);
         }
-        UNROLL for (int r = 0; r < MR; r++) {
+        UNROLL for (int r = 0; r < mr; r++) {
             _mm_prefetch((const char *)(wr[r] + (i + 256) * es), _MM_HINT_T0);
             if (es == 4)
                 _mm_prefetch((const char *)(wr[r] + (i + 256) * es + 64), _MM_HINT_T0);
@@ -357,7 +470,7 @@ T512 INLINE void float_tile(int kind, int NT, int64_t n, const uint8_t *const *w
             }
         }
     }
-    UNROLL for (int r = 0; r < MR; r++)
+    UNROLL for (int r = 0; r < mr; r++)
         UNROLL for (int t = 0; t < NT; t++) {
             float s = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][t][0], acc[r][t][1]));
             for (int64_t j = i; j < n; j++) {
@@ -388,25 +501,41 @@ T512 INLINE void float_tile(int kind, int NT, int64_t n, const uint8_t *const *w
             at[t] = (const uint8_t *)a + (t < nt ? (size_t)t * as : 0);                                     \
         float out[MR][4];                                                                                   \
         switch (nt) {                                                                                       \
-        case 1: CALL(1); break;                                                                             \
-        case 2: CALL(2); break;                                                                             \
-        case 3: CALL(3); break;                                                                             \
-        default: CALL(4); break;                                                                            \
+        case 1: CALL(MR, 1); break;                                                                             \
+        case 2: CALL(MR, 2); break;                                                                             \
+        case 3: CALL(MR, 3); break;                                                                             \
+        default: CALL(MR, 4); break;                                                                            \
         }                                                                                                   \
         for (int t = 0; t < nt; t++)                                                                        \
             for (int r = 0; r < nr; r++)                                                                    \
                 y[(size_t)t * ys + (size_t)r] = out[r][t];                                                  \
     }
 
-#define CALL_Q4_0(NT) q32_tile(K_Q4_0, NT, n / 32, wr, at, out)
-#define CALL_Q8_0(NT) q32_tile(K_Q8_0, NT, n / 32, wr, at, out)
-#define CALL_IQ4_NL(NT) q32_tile(K_IQ4_NL, NT, n / 32, wr, at, out)
-#define CALL_Q4_K(NT) q4k_tile(0, NT, n / 256, wr, at, out)
-#define CALL_Q5_K(NT) q4k_tile(1, NT, n / 256, wr, at, out)
-#define CALL_Q6_K(NT) q6k_tile(NT, n / 256, wr, at, out)
-#define CALL_F32(NT) float_tile(K_F32, NT, n, wr, at, out)
-#define CALL_F16(NT) float_tile(K_F16, NT, n, wr, at, out)
-#define CALL_BF16(NT) float_tile(K_BF16, NT, n, wr, at, out)
+#define CALL_Q4_0(MRr, NT) q32_tile(K_Q4_0, MRr, NT, n / 32, wr, at, out)
+#define CALL_Q8_0(MRr, NT) q32_tile(K_Q8_0, MRr, NT, n / 32, wr, at, out)
+#define CALL_IQ4_NL(MRr, NT) q32_tile(K_IQ4_NL, MRr, NT, n / 32, wr, at, out)
+#define CALL_Q4_K(MRr, NT) q4k_tile(0, MRr, NT, n / 256, wr, at, out)
+#define CALL_Q5_K(MRr, NT) q4k_tile(1, MRr, NT, n / 256, wr, at, out)
+#define CALL_Q6_K(MRr, NT) q6k_tile(MRr, NT, n / 256, wr, at, out)
+#define CALL_F32(MRr, NT) float_tile(K_F32, MRr, NT, n, wr, at, out)
+#define CALL_F16(MRr, NT) float_tile(K_F16, MRr, NT, n, wr, at, out)
+#define CALL_BF16(MRr, NT) float_tile(K_BF16, MRr, NT, n, wr, at, out)
+
+/* Decode: one row at a time, rows in address order.  A single linear
+ * stream is what the hardware prefetcher follows best; several interleaved
+ * row streams (the gemm tiles) reach only half the bandwidth from DRAM. */
+#define GEMV_ENTRY(name, CALL)                                                                              \
+    T512 static void name(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *y)          \
+    {                                                                                                       \
+        const uint8_t *at[4] = {a, a, a, a};                                                                \
+        for (int64_t r = 0; r < nr; r++) {                                                                  \
+            const uint8_t *wr[MR];                                                                          \
+            wr[0] = wr[1] = wr[2] = wr[3] = (const uint8_t *)w + (size_t)r * ws;                            \
+            float out[MR][4];                                                                               \
+            CALL(1, 1);                                                                                     \
+            y[r] = out[0][0];                                                                               \
+        }                                                                                                   \
+    }
 
 GEMM_ENTRY(gemm_q4_0, CALL_Q4_0)
 GEMM_ENTRY(gemm_q8_0, CALL_Q8_0)
@@ -417,6 +546,16 @@ GEMM_ENTRY(gemm_q6_K, CALL_Q6_K)
 GEMM_ENTRY(gemm_f32, CALL_F32)
 GEMM_ENTRY(gemm_f16, CALL_F16)
 GEMM_ENTRY(gemm_bf16, CALL_BF16)
+
+GEMV_ENTRY(gemv_q4_0, CALL_Q4_0)
+GEMV_ENTRY(gemv_q8_0, CALL_Q8_0)
+GEMV_ENTRY(gemv_iq4_nl, CALL_IQ4_NL)
+GEMV_ENTRY(gemv_q4_K, CALL_Q4_K)
+GEMV_ENTRY(gemv_q5_K, CALL_Q5_K)
+GEMV_ENTRY(gemv_q6_K, CALL_Q6_K)
+GEMV_ENTRY(gemv_f32, CALL_F32)
+GEMV_ENTRY(gemv_f16, CALL_F16)
+GEMV_ENTRY(gemv_bf16, CALL_BF16)
 
 /* Float types take their activations as f32 (exact for the f16/bf16-rounded
  * values), so the conversion happens once per call, not once per row. */
@@ -486,8 +625,18 @@ void ech_avx512_fill(ech_type_kernels *k, ech_kset *g)
 #define SET(T, dot, gm, ps, pk)                                                           \
     do {                                                                                  \
         k[ECH_TYPE_##T].vec_dot = dot;                                                    \
-        g[ECH_TYPE_##T] = (ech_kset){.gemm = gm, .mr = MR, .nt = 4, .pack_size = ps, .pack = pk}; \
+        g[ECH_TYPE_##T] = (ech_kset){.gemm = gm, .mr = MR, .nt = 4, .pack_size = ps, .pack = pk, \
+                                     .gemv = gm##_v, .gemv_pack_size = ps, .gemv_pack = pk};      \
     } while (0)
+#define gemm_q4_0_v gemv_q4_0
+#define gemm_q8_0_v gemv_q8_0
+#define gemm_iq4_nl_v gemv_iq4_nl
+#define gemm_q4_K_v gemv_q4_K
+#define gemm_q5_K_v gemv_q5_K
+#define gemm_q6_K_v gemv_q6_K
+#define gemm_f32_v gemv_f32
+#define gemm_f16_v gemv_f16
+#define gemm_bf16_v gemv_bf16
     SET(Q4_0, dot_q4_0, gemm_q4_0, NULL, NULL);
     SET(Q8_0, dot_q8_0, gemm_q8_0, NULL, NULL);
     SET(IQ4_NL, dot_iq4_nl, gemm_iq4_nl, NULL, NULL);
@@ -495,6 +644,10 @@ void ech_avx512_fill(ech_type_kernels *k, ech_kset *g)
     SET(Q5_K, dot_q5_K, gemm_q5_K, NULL, NULL);
     SET(Q6_K, dot_q6_K, gemm_q6_K, NULL, NULL);
     SET(F32, dot_f32, gemm_f32, NULL, NULL);
+    g[ECH_TYPE_Q4_0].gemv = gemv_q4_0_oct;
+    g[ECH_TYPE_IQ4_NL].gemv = gemv_iq4_nl_oct;
+    g[ECH_TYPE_Q4_0].gemv_pack_size = g[ECH_TYPE_IQ4_NL].gemv_pack_size = pack_size_oct;
+    g[ECH_TYPE_Q4_0].gemv_pack = g[ECH_TYPE_IQ4_NL].gemv_pack = pack_oct;
     SET(F16, dot_f16, gemm_f16, pack_size_f32, pack_f16);
     SET(BF16, dot_bf16, gemm_bf16, pack_size_f32, pack_bf16);
 #undef SET

@@ -20,11 +20,18 @@
 typedef void (*ech_gemm_fn)(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nt,
                             float *y, size_t ys);
 
+/* y[r] = dot(row r of w, a) for r < nr: the matrix-vector product of
+ * decode, which reads the rows once, in address order. */
+typedef void (*ech_gemv_fn)(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *y);
+
 typedef struct ech_kset {
     ech_gemm_fn gemm;                    /* NULL: matmul loops over vec_dot */
     int mr, nt;                          /* largest tile gemm accepts */
     size_t (*pack_size)(int64_t n);      /* NULL: gemm reads dot-type rows */
     void (*pack)(const void *dot_row, void *out, int64_t n);
+    ech_gemv_fn gemv;                    /* NULL: decode uses gemm tiles */
+    size_t (*gemv_pack_size)(int64_t n); /* NULL: gemv reads dot-type rows */
+    void (*gemv_pack)(const void *dot_row, void *out, int64_t n);
 } ech_kset;
 
 /* The matrix kernels of type `t` at the current ISA level (never NULL for a

@@ -2,9 +2,10 @@
  *
  * Activations are converted once per call to the weight type's dot type
  * (and, for some SIMD kernels, rewritten into the kernel's own layout) in
- * the caller's scratch.  Decode (one token) splits the rows evenly over the
- * threads and runs the gemm kernel on tiles of a few rows, which streams the
- * weights once.  Prompt processing takes blocks of rows small enough to stay
+ * the caller's scratch.  Decode (one token) splits the rows into one
+ * contiguous range per thread and runs the gemv kernel over it, row after
+ * row, so each thread reads one linear stream of weights: that is what the
+ * hardware prefetcher follows at full bandwidth.  Prompt processing takes blocks of rows small enough to stay
  * in cache and runs every token through them before moving on, so weights
  * are read from memory once per call rather than once per token.
  *
@@ -42,9 +43,12 @@ static size_t scratch_at(const ech_type_kernels *k, const ech_kset *g, int64_t c
     size_t s = 0;
     if (k->dot_type != ECH_TYPE_F32)
         s += align_up(row_bytes(k->dot_type, cols) * (size_t)n_tok);
+    size_t p = 0;
     if (g && g->pack)
-        s += align_up(g->pack_size(cols)) * (size_t)n_tok;
-    return s + ALIGN;   /* room to align the caller's pointer */
+        p = align_up(g->pack_size(cols)) * (size_t)n_tok;
+    if (g && g->gemv_pack && align_up(g->gemv_pack_size(cols)) > p)
+        p = align_up(g->gemv_pack_size(cols));
+    return s + p + ALIGN;   /* room to align the caller's pointer */
 }
 
 size_t ech_matmul_scratch(ech_type wt, int64_t cols, int64_t n_tok)
@@ -71,6 +75,8 @@ typedef struct mm_ctx {
     float *y;
     const ech_type_kernels *k;
     const ech_kset *g;
+    int gemv;              /* decode through g->gemv */
+    void (*pack)(const void *dot_row, void *out, int64_t n);
     const uint8_t *act;    /* what the kernels read: dot rows, packed rows or x */
     size_t arow;
     uint8_t *dot;          /* dot rows in scratch (NULL for F32) */
@@ -114,11 +120,23 @@ static void mm_team(const mm_ctx *c)
         if (c->packed) {
             const void *src = c->dot ? (const void *)(c->dot + (size_t)t * c->drow)
                                      : (const void *)(c->x + (size_t)t * (size_t)c->cols);
-            c->g->pack(src, c->packed + (size_t)t * c->prow, c->cols);
+            c->pack(src, c->packed + (size_t)t * c->prow, c->cols);
         }
     }
     /* (implicit barrier: the activations are ready) */
-    if (c->n_tok == 1) {
+    if (c->gemv) {
+#ifdef _OPENMP
+        const int64_t nth = omp_get_num_threads(), me = omp_get_thread_num();
+#else
+        const int64_t nth = 1, me = 0;
+#endif
+        const int64_t r0 = c->rows * me / nth, r1 = c->rows * (me + 1) / nth;
+        if (r1 > r0)
+            c->g->gemv(c->cols, c->W + (size_t)r0 * c->wrow, c->wrow, r1 - r0, c->act, c->y + r0);
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
+    } else if (c->n_tok == 1) {
         /* equal contiguous row ranges per thread, in whole tiles */
         const int64_t step = c->g && c->g->gemm ? c->g->mr : 1;
         const int64_t n_tiles = (c->rows + step - 1) / step;
@@ -152,6 +170,9 @@ void ech_matmul(const void *W, ech_type wt, int64_t rows, int64_t cols, const fl
                 .k = k, .g = ech_kset_for(wt)};
     if (c.g && !c.g->gemm)
         c.g = NULL;
+    c.gemv = c.g && c.g->gemv && n_tok == 1;
+    if (c.g)
+        c.pack = c.gemv ? c.g->gemv_pack : c.g->pack;
     uint8_t *s = (uint8_t *)(((uintptr_t)scratch + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1));
     if (k->dot_type != ECH_TYPE_F32) {
         c.dot = s;
@@ -163,9 +184,9 @@ void ech_matmul(const void *W, ech_type wt, int64_t rows, int64_t cols, const fl
         c.act = (const uint8_t *)x;
         c.arow = (size_t)cols * sizeof(float);
     }
-    if (c.g && c.g->pack) {
+    if (c.pack) {
         c.packed = s;
-        c.prow = align_up(c.g->pack_size(cols));
+        c.prow = align_up((c.gemv ? c.g->gemv_pack_size : c.g->pack_size)(cols));
         c.act = c.packed;
         c.arow = c.prow;
     }
