@@ -140,7 +140,8 @@ static void lanes_work(const mm_ctx *c, int64_t me, int64_t nth, int team)
     const size_t psize = l->prep_size(c->cols);
     void *prep = malloc(psize * ROWS_PER_BLOCK);
     const int64_t n_blocks = (c->rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK;
-    for (int64_t b = n_blocks * me / nth; b < n_blocks * (me + 1) / nth; b++) {
+    const int64_t b1 = n_blocks * (me + 1) / nth;
+    for (int64_t b = n_blocks * me / nth; b < b1; b++) {
         const int64_t r0 = b * ROWS_PER_BLOCK, nr = c->rows - r0 < ROWS_PER_BLOCK ? c->rows - r0 : ROWS_PER_BLOCK;
         if (!prep) {
             tile(c, r0, r0 + nr, 0, c->n_tok);
@@ -148,9 +149,19 @@ static void lanes_work(const mm_ctx *c, int64_t me, int64_t nth, int team)
         }
         for (int64_t r = 0; r < nr; r++)
             l->prep(c->W + (size_t)(r0 + r) * c->wrow, (uint8_t *)prep + (size_t)r * psize, c->cols);
+        /* The next block's weights come from memory in short bursts that
+         * the hardware prefetcher does not see coming, and prep then waits
+         * on them: fetch them a slice per tile while the tiles compute. */
+        const uint8_t *next = c->W + (size_t)(r0 + nr) * c->wrow;
+        const size_t next_bytes = b + 1 < b1 ? (size_t)(c->rows - r0 - nr < ROWS_PER_BLOCK ? c->rows - r0 - nr
+                                                                                           : ROWS_PER_BLOCK) * c->wrow
+                                             : 0;
+        const size_t slice = (next_bytes / (size_t)n_tiles + 63) & ~(size_t)63;
         for (int64_t i = 0; i < n_tiles; i++) {
             const int64_t t0 = i * l->lanes;
             const int nt = (int)(c->n_tok - t0 < l->lanes ? c->n_tok - t0 : l->lanes);
+            for (size_t o = (size_t)i * slice; o < (size_t)(i + 1) * slice && o < next_bytes; o += 64)
+                __builtin_prefetch(next + o, 0, 2);
             l->gemm(c->cols, prep, psize, (int)nr, c->tiles + (size_t)i * c->tsize, nt,
                     c->y + (size_t)t0 * (size_t)c->rows + (size_t)r0, (size_t)c->rows);
         }
