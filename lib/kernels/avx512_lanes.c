@@ -426,7 +426,9 @@ T512 INLINE void klanes_tile(int len, int mins, int nrow, int64_t nb, const prep
         __m512i s[MR];
         UNROLL for (int r = 0; r < nrow; r++)
             s[r] = _mm512_set1_epi32(pr[r][i].corr);
-        UNROLL for (int sb = 0; sb < 256 / len; sb++) {
+        /* unrolled only by 2: fully unrolled, GCC hoists loads across sub-blocks
+         * and spills (no measurable speed difference, smaller code) */
+        _Pragma("GCC unroll 2") for (int sb = 0; sb < 256 / len; sb++) {
             __m512i p[MR];
             UNROLL for (int r = 0; r < nrow; r++)
                 p[r] = _mm512_setzero_si512();
