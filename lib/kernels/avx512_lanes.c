@@ -426,22 +426,24 @@ T512 INLINE void klanes_tile(int len, int mins, int nrow, int64_t nb, const prep
         __m512i s[MR];
         UNROLL for (int r = 0; r < nrow; r++)
             s[r] = _mm512_set1_epi32(pr[r][i].corr);
-        /* unrolled only by 2: fully unrolled, GCC hoists loads across sub-blocks
-         * and spills (no measurable speed difference, smaller code) */
-        _Pragma("GCC unroll 2") for (int sb = 0; sb < 256 / len; sb++) {
-            __m512i p[MR];
-            UNROLL for (int r = 0; r < nrow; r++)
-                p[r] = _mm512_setzero_si512();
-            UNROLL for (int j = 0; j < len / 4; j++) {
-                const __m512i a = _mm512_loadu_si512(tb[i].a[sb * (len / 4) + j]);
-                UNROLL for (int r = 0; r < nrow; r++) {
-                    int32_t w4;
-                    memcpy(&w4, pr[r][i].w + sb * len + 4 * j, 4);
-                    p[r] = _mm512_dpbusd_epi32(p[r], a, _mm512_set1_epi32(w4));
+        /* two sub-blocks per iteration: fully unrolled, GCC hoists loads
+         * across sub-blocks and spills (no measurable speed difference) */
+        for (int sb2 = 0; sb2 < 256 / len; sb2 += 2) {
+            UNROLL for (int sb = sb2; sb < sb2 + 2; sb++) {
+                __m512i p[MR];
+                UNROLL for (int r = 0; r < nrow; r++)
+                    p[r] = _mm512_setzero_si512();
+                UNROLL for (int j = 0; j < len / 4; j++) {
+                    const __m512i a = _mm512_loadu_si512(tb[i].a[sb * (len / 4) + j]);
+                    UNROLL for (int r = 0; r < nrow; r++) {
+                        int32_t w4;
+                        memcpy(&w4, pr[r][i].w + sb * len + 4 * j, 4);
+                        p[r] = _mm512_dpbusd_epi32(p[r], a, _mm512_set1_epi32(w4));
+                    }
                 }
+                UNROLL for (int r = 0; r < nrow; r++)
+                    s[r] = _mm512_add_epi32(s[r], _mm512_mullo_epi32(p[r], _mm512_set1_epi32(pr[r][i].sc[sb])));
             }
-            UNROLL for (int r = 0; r < nrow; r++)
-                s[r] = _mm512_add_epi32(s[r], _mm512_mullo_epi32(p[r], _mm512_set1_epi32(pr[r][i].sc[sb])));
         }
         const __m512 da = _mm512_loadu_ps(tb[i].d);
         UNROLL for (int r = 0; r < nrow; r++)
