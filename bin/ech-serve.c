@@ -17,7 +17,7 @@ enum {
     OPT_MODEL = 'm', OPT_CTX = 'c', OPT_BATCH = 'b', OPT_THREADS = 't', OPT_PARALLEL = 'P', OPT_N = 'n',
     OPT_VERBOSE = 'v',
     OPT_HOST = 0x101, OPT_PORT, OPT_UNIX, OPT_PREFIX, OPT_API_KEY, OPT_API_KEY_FILE, OPT_CORS, OPT_ALIAS,
-    OPT_QUEUE, OPT_CHUNK, OPT_KV, OPT_MAX_BODY, OPT_TIMEOUT, OPT_MAX_CONNS, OPT_TEMPLATE, OPT_GRACE, OPT_REPLAY,
+    OPT_QUEUE, OPT_CHUNK, OPT_KV, OPT_MAX_BODY, OPT_TIMEOUT, OPT_MAX_CONNS, OPT_TEMPLATE, OPT_GRACE, OPT_REPLAY, OPT_REPLAY_DELAY,
 };
 
 static const ech_cli_opt options[] = {
@@ -45,6 +45,7 @@ static const ech_cli_opt options[] = {
     {OPT_GRACE, 0, "shutdown-grace", "SECONDS", "on SIGTERM, let requests finish this long (default 30)"},
     {OPT_REPLAY, 0, "replay", "FILE", "testing: answer with the strings of a JSON array in turn instead of running "
                                       "the model (the model file may be vocabulary-only)"},
+    {OPT_REPLAY_DELAY, 0, "replay-delay", "MS", "testing: with --replay, each step takes MS milliseconds"},
     {OPT_VERBOSE, 'v', "verbose", NULL, "log HTTP-level problems to stderr"},
     ECH_CLI_STANDARD_OPTS,
     {0, 0, NULL, NULL, NULL},
@@ -151,6 +152,7 @@ int main(int argc, char **argv)
         case OPT_MAX_CONNS: if (parse_num("--max-connections", a, 1, 65536, &v)) return ECH_EXIT_USAGE; o.max_conns = (unsigned)v; break;
         case OPT_GRACE: if (parse_num("--shutdown-grace", a, 0, 86400, &grace)) return ECH_EXIT_USAGE; break;
         case OPT_REPLAY: replay_path = a; break;
+        case OPT_REPLAY_DELAY: if (parse_num("--replay-delay", a, 0, 60000, &v)) return ECH_EXIT_USAGE; o.replay_delay_ms = (uint32_t)v; break;
         case OPT_VERBOSE: o.verbose = 1; break;
         case ECH_OPT_HELP: ech_cli_help(&cli, stdout); return ECH_EXIT_OK;
         case ECH_OPT_VERSION: ech_cli_version(&cli); return ECH_EXIT_OK;

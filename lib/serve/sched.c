@@ -332,8 +332,12 @@ typedef struct step_item {
 /* The one place that runs the model: one forward pass over every busy slot.
  * Until the engine has a batched multi-sequence pass, each slot's tokens go
  * through ech_ctx_decode in turn. */
-static void forward_step(step_item *items, size_t n)
+static void forward_step(ech_sched *s, step_item *items, size_t n)
 {
+    if (s->o.replay_delay_ms) {
+        struct timespec ts = {s->o.replay_delay_ms / 1000, (long)(s->o.replay_delay_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     for (size_t i = 0; i < n; i++) {
         step_item *it = &items[i];
         it->st = it->sl->ctx ? ech_ctx_decode(it->sl->ctx, it->tokens, it->n, &it->err) : ECH_OK;
@@ -447,7 +451,7 @@ static void *run(void *arg)
             }
         }
         if (n)
-            forward_step(items, n);
+            forward_step(s, items, n);
         for (size_t i = 0; i < n; i++)
             after_step(s, &items[i]);
         pthread_mutex_lock(&s->mu);

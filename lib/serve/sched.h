@@ -80,6 +80,7 @@ typedef struct ech_sched_opts {
     uint32_t chunk;                /* prompt tokens per slot per step; 0: 128 */
     const char *const *replay;     /* replay mode: request k produces the tokens of replay[k % n] */
     size_t n_replay;
+    uint32_t replay_delay_ms;      /* replay mode: each step takes this long (a slow model) */
 } ech_sched_opts;
 
 /* Create the contexts and start the scheduler thread. */

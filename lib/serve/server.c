@@ -79,7 +79,8 @@ ech_status ech_server_start(const ech_serve_opts *o, ech_server **out, ech_error
     }
 
     ech_sched_opts so = {.model = s->model, .tk = s->tk, .cp = o->cp, .n_slots = o->n_slots,
-                         .max_queue = o->max_queue, .chunk = o->chunk, .replay = o->replay, .n_replay = o->n_replay};
+                         .max_queue = o->max_queue, .chunk = o->chunk, .replay = o->replay, .n_replay = o->n_replay,
+                         .replay_delay_ms = o->replay_delay_ms};
     if ((st = ech_sched_new(&so, &s->sched, err)) != ECH_OK)
         goto fail;
     if ((st = ech_http_listen(s, err)) != ECH_OK)

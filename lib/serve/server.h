@@ -47,6 +47,7 @@ typedef struct ech_serve_opts {
     int32_t n_predict;                  /* default max tokens; -1: until the context is full */
     const char *const *replay;          /* testing: fixed outputs instead of the model */
     size_t n_replay;
+    uint32_t replay_delay_ms;
     int verbose;
 } ech_serve_opts;
 
