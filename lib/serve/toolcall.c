@@ -289,9 +289,14 @@ json_object *ech_tool_normalize_messages(json_object *messages)
             continue;
         }
         json_object *nm = json_object_new_object();
+        /* templates test `'x' in content`: null content becomes "" as in llama.cpp */
+        json_object *content = NULL;
+        if (!json_object_object_get_ex(m, "content", &content) || !content)
+            json_object_object_add(nm, "content", json_object_new_string(""));
         json_object_object_foreach(m, key, val) {
             if (!strcmp(key, "content")) {
-                json_object_object_add(nm, key, flatten_content(val));
+                if (val)
+                    json_object_object_add(nm, key, flatten_content(val));
             } else if (!strcmp(key, "tool_calls") && json_object_is_type(val, json_type_array)) {
                 json_object *calls = json_object_new_array();
                 for (size_t k = 0; k < json_object_array_length(val); k++) {
