@@ -337,6 +337,9 @@ ech_status ech_api_parse_gen(json_object *body, ech_api_kind kind, const ech_sam
 
     if ((st = sampling(body, g, false, e)))
         return st;
+    /* llama-server's extension, for benchmarks that need exact lengths */
+    if ((st = get_bool(body, "ignore_eos", &g->gp.ignore_eos, e)))
+        return st;
     int64_t v = 1;
     bool set = false;
     if ((st = get_int(body, "n", 1, 1, &v, NULL, e)))
