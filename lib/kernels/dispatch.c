@@ -69,6 +69,7 @@ static void build_tables(void)
         ksets[2][t] = ksets[1][t];
     }
     ech_avx512_fill(tables[2], ksets[2]);
+    ech_avx512_lanes_fill(ksets[2]);
 }
 
 ech_isa ech_isa_detect(void)

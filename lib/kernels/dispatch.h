@@ -24,6 +24,20 @@ typedef void (*ech_gemm_fn)(int64_t n, const void *w, size_t ws, int nr, const v
  * decode, which reads the rows once, in address order. */
 typedef void (*ech_gemv_fn)(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *y);
 
+/* Prompt kernels with tokens in the vector lanes (avx512_lanes.c): weight
+ * rows are "prepared" (unpacked, prep_size bytes per row) a few at a time,
+ * the dot-type rows of `lanes` tokens are interleaved into a tile
+ * (tile_size bytes), and gemm computes y[t * ys + r] for r < nr, t < nt. */
+typedef struct ech_lanes {
+    int lanes;
+    size_t (*prep_size)(int64_t n);
+    void (*prep)(const void *w_row, void *out, int64_t n);
+    size_t (*tile_size)(int64_t n);
+    void (*tile)(const void *dot_rows, size_t row_bytes, int nt, void *out, int64_t n);
+    void (*gemm)(int64_t n, const void *prep, size_t prep_stride, int nr, const void *tile, int nt, float *y,
+                 size_t ys);
+} ech_lanes;
+
 typedef struct ech_kset {
     ech_gemm_fn gemm;                    /* NULL: matmul loops over vec_dot */
     int mr, nt;                          /* largest tile gemm accepts */
@@ -32,6 +46,7 @@ typedef struct ech_kset {
     ech_gemv_fn gemv;                    /* NULL: decode uses gemm tiles */
     size_t (*gemv_pack_size)(int64_t n); /* NULL: gemv reads dot-type rows */
     void (*gemv_pack)(const void *dot_row, void *out, int64_t n);
+    ech_lanes lanes;                     /* gemm NULL: none */
 } ech_kset;
 
 /* The matrix kernels of type `t` at the current ISA level (never NULL for a
@@ -45,5 +60,6 @@ const ech_type_kernels *ech_kernels_at(ech_isa isa, ech_type t);
  * ISA has nothing better than the level below it). */
 void ech_avx2_fill(ech_type_kernels *k, ech_kset *g);
 void ech_avx512_fill(ech_type_kernels *k, ech_kset *g);
+void ech_avx512_lanes_fill(ech_kset *g);
 
 #endif

@@ -90,6 +90,13 @@ size_t ech_matmul_scratch(ech_type wt, int64_t cols, int64_t n_tok);
 void ech_matmul(const void *W, ech_type wt, int64_t rows, int64_t cols,
                 const float *x, int64_t n_tok, float *y, void *scratch, int n_threads);
 
+/* The same on the calling thread alone (inside a parallel region or not),
+ * with rows `row_stride` bytes apart (at least a row's bytes): for small
+ * products run side by side, such as attention over one kv head's window of
+ * the cache.  Same results as ech_matmul. */
+void ech_matmul_local(const void *W, ech_type wt, int64_t rows, int64_t cols, size_t row_stride,
+                      const float *x, int64_t n_tok, float *y, void *scratch);
+
 /* Half-precision helpers. */
 float ech_fp16_to_fp32(uint16_t h);
 uint16_t ech_fp32_to_fp16(float f);

@@ -14,6 +14,7 @@
  */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -23,6 +24,7 @@
 
 #define ALIGN 64
 #define ROWS_PER_BLOCK 16   /* prompt processing: rows kept hot while all tokens pass */
+#define LANES_MIN 8         /* tokens from which the lanes kernels beat the tiles */
 
 static size_t align_up(size_t n)
 {
@@ -43,6 +45,8 @@ static size_t scratch_at(const ech_type_kernels *k, const ech_kset *g, int64_t c
     size_t s = 0;
     if (k->dot_type != ECH_TYPE_F32)
         s += align_up(row_bytes(k->dot_type, cols) * (size_t)n_tok);
+    if (g && g->lanes.gemm)
+        s += align_up(g->lanes.tile_size(cols)) * (size_t)((n_tok + g->lanes.lanes - 1) / g->lanes.lanes);
     size_t p = 0;
     if (g && g->pack)
         p = align_up(g->pack_size(cols)) * (size_t)n_tok;
@@ -83,6 +87,9 @@ typedef struct mm_ctx {
     size_t drow;
     uint8_t *packed;
     size_t prow;
+    const ech_lanes *lanes; /* prompt through the lanes kernels */
+    uint8_t *tiles;
+    size_t tsize;
 } mm_ctx;
 
 /* rows [r0, r1) x tokens [t0, t1) */
@@ -106,13 +113,57 @@ static void tile(const mm_ctx *c, int64_t r0, int64_t r1, int64_t t0, int64_t t1
                           c->act + (size_t)t * c->arow);
 }
 
-/* Run by every thread of the team. */
-static void mm_team(const mm_ctx *c)
+static void team_barrier(int team)
 {
 #ifdef _OPENMP
-#pragma omp for schedule(static)
+    if (team) {
+#pragma omp barrier
+    }
+#else
+    (void)team;
 #endif
-    for (int64_t t = 0; t < c->n_tok; t++) {
+}
+
+/* Interleave the tokens into tiles, then per block of rows: prepare the rows
+ * once and run every tile through them.  A thread that cannot get its
+ * buffer for prepared rows does its blocks with the tile kernels instead. */
+static void lanes_work(const mm_ctx *c, int64_t me, int64_t nth, int team)
+{
+    const ech_lanes *l = c->lanes;
+    const int64_t n_tiles = (c->n_tok + l->lanes - 1) / l->lanes;
+    for (int64_t i = n_tiles * me / nth; i < n_tiles * (me + 1) / nth; i++) {
+        const int64_t t0 = i * l->lanes;
+        const int nt = (int)(c->n_tok - t0 < l->lanes ? c->n_tok - t0 : l->lanes);
+        l->tile(c->dot + (size_t)t0 * c->drow, c->drow, nt, c->tiles + (size_t)i * c->tsize, c->cols);
+    }
+    team_barrier(team);
+    const size_t psize = l->prep_size(c->cols);
+    void *prep = malloc(psize * ROWS_PER_BLOCK);
+    const int64_t n_blocks = (c->rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK;
+    for (int64_t b = n_blocks * me / nth; b < n_blocks * (me + 1) / nth; b++) {
+        const int64_t r0 = b * ROWS_PER_BLOCK, nr = c->rows - r0 < ROWS_PER_BLOCK ? c->rows - r0 : ROWS_PER_BLOCK;
+        if (!prep) {
+            tile(c, r0, r0 + nr, 0, c->n_tok);
+            continue;
+        }
+        for (int64_t r = 0; r < nr; r++)
+            l->prep(c->W + (size_t)(r0 + r) * c->wrow, (uint8_t *)prep + (size_t)r * psize, c->cols);
+        for (int64_t i = 0; i < n_tiles; i++) {
+            const int64_t t0 = i * l->lanes;
+            const int nt = (int)(c->n_tok - t0 < l->lanes ? c->n_tok - t0 : l->lanes);
+            l->gemm(c->cols, prep, psize, (int)nr, c->tiles + (size_t)i * c->tsize, nt,
+                    c->y + (size_t)t0 * (size_t)c->rows + (size_t)r0, (size_t)c->rows);
+        }
+    }
+    free(prep);
+}
+
+/* Thread `me` of `nth`: the same static split as an OpenMP worksharing
+ * loop.  `team`: the nth threads of the enclosing team all run this and
+ * meet at barriers; otherwise it is one thread doing all the work. */
+static void mm_work(const mm_ctx *c, int64_t me, int64_t nth, int team)
+{
+    for (int64_t t = c->n_tok * me / nth; t < c->n_tok * (me + 1) / nth; t++) {
         if (c->dot) {
             const ech_type_kernels *dk = ech_kernels_for(c->k->dot_type);
             dk->from_float(c->x + (size_t)t * (size_t)c->cols, c->dot + (size_t)t * c->drow, c->cols);
@@ -123,50 +174,34 @@ static void mm_team(const mm_ctx *c)
             c->pack(src, c->packed + (size_t)t * c->prow, c->cols);
         }
     }
-    /* (implicit barrier: the activations are ready) */
-    if (c->gemv) {
-#ifdef _OPENMP
-        const int64_t nth = omp_get_num_threads(), me = omp_get_thread_num();
-#else
-        const int64_t nth = 1, me = 0;
-#endif
+    team_barrier(team); /* the activations are ready */
+    if (c->lanes) {
+        lanes_work(c, me, nth, team);
+    } else if (c->gemv) {
         const int64_t r0 = c->rows * me / nth, r1 = c->rows * (me + 1) / nth;
         if (r1 > r0)
             c->g->gemv(c->cols, c->W + (size_t)r0 * c->wrow, c->wrow, r1 - r0, c->act, c->y + r0);
-#ifdef _OPENMP
-#pragma omp barrier
-#endif
-    } else if (c->n_tok == 1) {
-        /* equal contiguous row ranges per thread, in whole tiles */
-        const int64_t step = c->g && c->g->gemm ? c->g->mr : 1;
-        const int64_t n_tiles = (c->rows + step - 1) / step;
-#ifdef _OPENMP
-#pragma omp for schedule(static)
-#endif
-        for (int64_t i = 0; i < n_tiles; i++) {
-            int64_t r0 = i * step, r1 = r0 + step < c->rows ? r0 + step : c->rows;
-            tile(c, r0, r1, 0, 1);
-        }
     } else {
-        const int64_t n_blocks = (c->rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK;
-#ifdef _OPENMP
-#pragma omp for schedule(static)
-#endif
-        for (int64_t i = 0; i < n_blocks; i++) {
-            int64_t r0 = i * ROWS_PER_BLOCK;
-            int64_t r1 = r0 + ROWS_PER_BLOCK < c->rows ? r0 + ROWS_PER_BLOCK : c->rows;
+        /* decode: tiles of the gemm's height; prompt: blocks of rows kept hot
+         * while every token passes */
+        const int64_t step = c->n_tok > 1 ? ROWS_PER_BLOCK : c->g && c->g->gemm ? c->g->mr : 1;
+        const int64_t n_tiles = (c->rows + step - 1) / step;
+        for (int64_t i = n_tiles * me / nth; i < n_tiles * (me + 1) / nth; i++) {
+            int64_t r0 = i * step, r1 = r0 + step < c->rows ? r0 + step : c->rows;
             tile(c, r0, r1, 0, c->n_tok);
         }
     }
+    team_barrier(team);
 }
 
-void ech_matmul(const void *W, ech_type wt, int64_t rows, int64_t cols, const float *x, int64_t n_tok, float *y,
-                void *scratch, int n_threads)
+/* Sets up *c; 0 if there is nothing to do. */
+static int mm_setup(mm_ctx *c_, const void *W, ech_type wt, int64_t rows, int64_t cols, size_t row_stride,
+                    const float *x, int64_t n_tok, float *y, void *scratch)
 {
     const ech_type_kernels *k = ech_kernels_for(wt);
     if (!k || !k->vec_dot || rows <= 0 || cols <= 0 || n_tok <= 0)
-        return;
-    mm_ctx c = {.W = W, .wrow = row_bytes(wt, cols), .rows = rows, .cols = cols, .n_tok = n_tok, .x = x, .y = y,
+        return 0;
+    mm_ctx c = {.W = W, .wrow = row_stride, .rows = rows, .cols = cols, .n_tok = n_tok, .x = x, .y = y,
                 .k = k, .g = ech_kset_for(wt)};
     if (c.g && !c.g->gemm)
         c.g = NULL;
@@ -184,23 +219,51 @@ void ech_matmul(const void *W, ech_type wt, int64_t rows, int64_t cols, const fl
         c.act = (const uint8_t *)x;
         c.arow = (size_t)cols * sizeof(float);
     }
+    if (c.g && c.g->lanes.gemm && n_tok >= LANES_MIN && c.dot) {
+        c.lanes = &c.g->lanes;
+        c.tiles = s;
+        c.tsize = align_up(c.lanes->tile_size(cols));
+        s += c.tsize * (size_t)((n_tok + c.lanes->lanes - 1) / c.lanes->lanes);
+    }
     if (c.pack) {
         c.packed = s;
         c.prow = align_up((c.gemv ? c.g->gemv_pack_size : c.g->pack_size)(cols));
         c.act = c.packed;
         c.arow = c.prow;
     }
+    *c_ = c;
+    return 1;
+}
+
+void ech_matmul(const void *W, ech_type wt, int64_t rows, int64_t cols, const float *x, int64_t n_tok, float *y,
+                void *scratch, int n_threads)
+{
+    mm_ctx c;
+    if (!mm_setup(&c, W, wt, rows, cols, row_bytes(wt, cols), x, n_tok, y, scratch))
+        return;
 #ifdef _OPENMP
     if (omp_in_parallel()) {
-        mm_team(&c);
+        mm_work(&c, omp_get_thread_num(), omp_get_num_threads(), 1);
         return;
     }
     if (n_threads <= 0)
         n_threads = omp_get_max_threads();
+    if (n_threads == 1) {
+        mm_work(&c, 0, 1, 0);
+        return;
+    }
 #pragma omp parallel num_threads(n_threads)
-    mm_team(&c);
+    mm_work(&c, omp_get_thread_num(), omp_get_num_threads(), 1);
 #else
     (void)n_threads;
-    mm_team(&c);
+    mm_work(&c, 0, 1, 0);
 #endif
+}
+
+void ech_matmul_local(const void *W, ech_type wt, int64_t rows, int64_t cols, size_t row_stride, const float *x,
+                      int64_t n_tok, float *y, void *scratch)
+{
+    mm_ctx c;
+    if (mm_setup(&c, W, wt, rows, cols, row_stride, x, n_tok, y, scratch))
+        mm_work(&c, 0, 1, 0);
 }

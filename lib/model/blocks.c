@@ -82,15 +82,86 @@ static inline float reduce16(const float *v)
     return (h[0] + h[2]) + (h[1] + h[3]);
 }
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define T512 __attribute__((target("avx512f,avx512dq,fma")))
+
+/* exp_ggml on 16 lanes: the same operations, so the same bits (vscalefps
+ * scales by 2^n with one rounding, as ldexpf does) */
+T512 static inline __m512 exp16(__m512 x)
+{
+    const __m512 r = _mm512_set1_ps(0x1.8p23f);
+    const __m512 z = _mm512_fmadd_ps(x, _mm512_set1_ps(0x1.715476p+0f), r);
+    const __m512 n = _mm512_sub_ps(z, r);
+    const __m512 b = _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.7f7d1cp-20f),
+                                      _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e4p-1f), x));
+    const __m512 u = _mm512_mul_ps(b, b);
+    const __m512 j = _mm512_fmadd_ps(
+        _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_set1_ps(0x1.0e4020p-7f), b, _mm512_set1_ps(0x1.573e2ep-5f)), u,
+                        _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b, _mm512_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm512_fmadd_ps(_mm512_set1_ps(0x1.ffffecp-1f), b, _mm512_set1_ps(1.0f)));
+    __m512 e = _mm512_scalef_ps(j, n);
+    /* |n| > 192: 0 or infinity */
+    const __mmask16 big = _mm512_cmp_ps_mask(_mm512_abs_ps(n), _mm512_set1_ps(192.0f), _CMP_GT_OQ);
+    const __mmask16 neg = _mm512_cmp_ps_mask(n, _mm512_setzero_ps(), _CMP_LE_OQ);
+    e = _mm512_mask_blend_ps(big, e, _mm512_mask_blend_ps(neg, _mm512_set1_ps(INFINITY), _mm512_setzero_ps()));
+    return e;
+}
+
+T512 static void swiglu_avx512(float *g, const float *u, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 15 < n; i += 16) {
+        const __m512 x = _mm512_loadu_ps(g + i);
+        const __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), x));
+        _mm512_storeu_ps(g + i, _mm512_mul_ps(_mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), e)),
+                                              _mm512_loadu_ps(u + i)));
+    }
+    for (; i < n; i++)
+        g[i] = (g[i] / (1.0f + expf(-g[i]))) * u[i];
+}
+
+/* returns the sum */
+T512 static double softmax_exp_avx512(float *x, int64_t n, float max)
+{
+    double sum = 0.0;
+    const __m512 m = _mm512_set1_ps(max);
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        const __m512 v = _mm512_maskz_mov_ps(k, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), m)));
+        _mm512_mask_storeu_ps(x + i, k, v);
+        sum += (double)_mm512_reduce_add_ps(v);
+    }
+    return sum;
+}
+
+static int use_avx512(void)
+{
+    return ech_kernels_isa() >= ECH_ISA_AVX512;
+}
+#else
+static int use_avx512(void)
+{
+    return 0;
+}
+#endif
+
 void ech_swiglu(float *gate, const float *up, int64_t n, int64_t rows)
 {
     for (int64_t r = 0; r < rows; r++) {
         float *g = gate + r * n;
         const float *u = up + r * n;
+#if defined(__x86_64__)
+        if (use_avx512()) {
+            swiglu_avx512(g, u, n);
+            continue;
+        }
+#endif
         int64_t i = 0;
-        for (; i + 15 < n; i++)    /* the vector body of llama.cpp's loop */
-            g[i] = (g[i] / (1.0f + exp_ggml(0.0f - g[i]))) * u[i];
-        for (; i < n; i++)         /* its scalar tail */
+        for (; i + 15 < n; i += 16)   /* the vector body of llama.cpp's loop */
+            for (int64_t k = i; k < i + 16; k++)
+                g[k] = (g[k] / (1.0f + exp_ggml(0.0f - g[k]))) * u[k];
+        for (; i < n; i++)            /* its scalar tail */
             g[i] = (g[i] / (1.0f + expf(-g[i]))) * u[i];
     }
 }
@@ -133,12 +204,17 @@ void ech_softmax(float *x, int64_t n)
     /* llama.cpp's rows are padded with masked (zero) entries to whole
      * vectors, so every element takes the vector path; sums go per 16 */
     double sum = 0.0;
-    for (int64_t i = 0; i < n; i += 16) {
-        float v[16] = {0};
-        for (int64_t k = 0; k < 16 && i + k < n; k++)
-            v[k] = x[i + k] = exp_ggml(x[i + k] - max);
-        sum += (double)reduce16(v);
-    }
+#if defined(__x86_64__)
+    if (use_avx512())
+        sum = softmax_exp_avx512(x, n, max);
+    else
+#endif
+        for (int64_t i = 0; i < n; i += 16) {
+            float v[16] = {0};
+            for (int64_t k = 0; k < 16 && i + k < n; k++)
+                v[k] = x[i + k] = exp_ggml(x[i + k] - max);
+            sum += (double)reduce16(v);
+        }
     const float inv = (float)(1.0 / sum);
     for (int64_t i = 0; i < n; i++)
         x[i] *= inv;

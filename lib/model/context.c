@@ -80,7 +80,24 @@ ech_status ech_ctx_new(const ech_model *m, const ech_ctx_params *params, ech_ctx
     c->att_out = xalloc(c, nb * Q, sizeof(float), &fail);
     c->hb = xalloc(c, nb * F, sizeof(float), &fail);
     c->hb2 = xalloc(c, nb * F, sizeof(float), &fail);
-    c->att = xalloc(c, (size_t)p.n_threads * p.n_ctx, sizeof(float), &fail);
+    /* attention works in units of at most att_rows query rows, each thread
+     * with its own buffers: about 1 MiB of scores */
+    uint32_t rows = (1u << 18) / p.n_ctx;
+    const uint32_t max_rows = p.n_batch * (hp->n_head / hp->n_head_kv);
+    c->att_rows = rows < 1 ? 1 : rows > max_rows ? max_rows : rows;
+    size_t att_scratch = ech_matmul_scratch(p.kv_type, hp->head_dim, c->att_rows);
+    size_t sv = ech_matmul_scratch(p.kv_type, p.n_ctx, c->att_rows);
+    att_scratch = sv > att_scratch ? sv : att_scratch;
+    c->att = xalloc(c, (size_t)p.n_threads, sizeof(float *), &fail);
+    c->attq = xalloc(c, (size_t)p.n_threads, sizeof(float *), &fail);
+    c->atto = xalloc(c, (size_t)p.n_threads, sizeof(float *), &fail);
+    c->att_scratch = xalloc(c, (size_t)p.n_threads, sizeof(void *), &fail);
+    for (int i = 0; !fail && i < p.n_threads; i++) {
+        c->att[i] = xalloc(c, (size_t)c->att_rows * p.n_ctx, sizeof(float), &fail);
+        c->attq[i] = xalloc(c, (size_t)c->att_rows * hp->head_dim, sizeof(float), &fail);
+        c->atto[i] = xalloc(c, (size_t)c->att_rows * hp->head_dim, sizeof(float), &fail);
+        c->att_scratch[i] = xalloc(c, att_scratch, 1, &fail);
+    }
     c->logits = xalloc(c, hp->n_vocab, sizeof(float), &fail);
     /* the largest activation conversion any matmul of this model needs */
     size_t scratch = 0;
@@ -113,8 +130,18 @@ void ech_ctx_free(ech_ctx *c)
 {
     if (!c)
         return;
-    void *ps[] = {c->kcache, c->vcache, c->x, c->xb, c->q, c->kc, c->vc, c->att_out,
-                  c->hb, c->hb2, c->att, c->logits, c->mm_scratch};
+    for (int i = 0; i < c->p.n_threads; i++) {
+        if (c->att)
+            free(c->att[i]);
+        if (c->attq)
+            free(c->attq[i]);
+        if (c->atto)
+            free(c->atto[i]);
+        if (c->att_scratch)
+            free(c->att_scratch[i]);
+    }
+    void *ps[] = {c->kcache, c->vcache, c->x, c->xb, c->q, c->kc, c->vc, c->att_out, c->hb, c->hb2,
+                  c->att, c->attq, c->atto, c->att_scratch, c->logits, c->mm_scratch};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
         free(ps[i]);
     free(c);
@@ -160,24 +187,6 @@ void ech_ctx_embed(ech_ctx *c, const int32_t *tokens, uint32_t n)
     }
 }
 
-/* Every F16 value as a float: attention reads the F16 cache element by
- * element, and a table lookup beats a conversion call there. */
-static float f16_table[1 << 16];
-static pthread_once_t f16_once = PTHREAD_ONCE_INIT;
-
-static void f16_init(void)
-{
-    for (uint32_t i = 0; i < 1u << 16; i++)
-        f16_table[i] = ech_fp16_to_fp32((uint16_t)i);
-}
-
-static inline float kv_get(const ech_ctx *c, const void *base, size_t i)
-{
-    if (c->kv_elem == 4)
-        return ((const float *)base)[i];
-    return f16_table[((const uint16_t *)base)[i]];
-}
-
 static inline void kv_put(const ech_ctx *c, void *base, size_t i, float v)
 {
     if (c->kv_elem == 4)
@@ -186,72 +195,86 @@ static inline void kv_put(const ech_ctx *c, void *base, size_t i, float v)
         ((uint16_t *)base)[i] = ech_fp32_to_fp16(v);
 }
 
+/* Attention is two matrix products per kv head, on the weights' kernels (an
+ * F16 cache is an F16 matrix): scores = K q for the queries of the heads that
+ * share the kv head, a masked softmax, then out = V^T p over the transposed
+ * values.  That is llama.cpp's computation without flash attention, with its
+ * rounding: an F16 cache sees queries and probabilities rounded to F16 (the
+ * matrix product's activation conversion).
+ *
+ * The work is split into units of one kv head and a range of query rows
+ * (row r is token r / group, head h * group + r % group), each done by one
+ * thread start to finish: one parallel loop per layer, no barriers inside.
+ * A unit scores the positions up to its last token and masks later ones. */
+static void attend_unit(ech_ctx *c, int tid, const uint8_t *K, const uint8_t *V, int h, int64_t r0, int64_t r1,
+                        int swa)
+{
+    const ech_hparams *hp = &c->m->hp;
+    const int hd = (int)hp->head_dim, nh = (int)hp->n_head, group = nh / (int)hp->n_head_kv;
+    const size_t n_ctx = c->p.n_ctx, es = c->kv_elem;
+    const ech_type kt = c->p.kv_type;
+    const uint8_t *Kh = K + (size_t)h * n_ctx * hd * es, *Vh = V + (size_t)h * hd * n_ctx * es;
+    float *att = c->att[tid], *q = c->attq[tid], *o = c->atto[tid];
+    const int64_t rows = r1 - r0;
+    const uint32_t len = c->n_past + (uint32_t)((r1 - 1) / group) + 1;
+    for (int64_t r = r0; r < r1; r++) {
+        const size_t head = (size_t)(r / group) * nh + (size_t)h * group + (size_t)(r % group);
+        memcpy(q + (r - r0) * hd, c->q + head * hd, sizeof(float) * hd);
+    }
+    ech_matmul_local(Kh, kt, len, hd, hd * es, q, rows, att, c->att_scratch[tid]);
+    for (int64_t r = r0; r < r1; r++) {
+        float *s = att + (size_t)(r - r0) * len;
+        const uint32_t pos = c->n_past + (uint32_t)(r / group);
+        /* positions outside a sliding window or after the query's own are
+         * masked: exact zeros after the softmax */
+        const uint32_t first = (swa && hp->n_swa && pos + 1 > hp->n_swa) ? pos + 1 - hp->n_swa : 0;
+        for (uint32_t i = 0; i < first; i++)
+            s[i] = -INFINITY;
+        for (uint32_t i = first; i <= pos; i++)
+            s[i] *= hp->attn_scale;
+        for (uint32_t i = pos + 1; i < len; i++)
+            s[i] = -INFINITY;
+        ech_softmax(s, len);
+    }
+    ech_matmul_local(Vh, kt, hd, len, n_ctx * es, att, rows, o, c->att_scratch[tid]);
+    for (int64_t r = r0; r < r1; r++) {
+        const size_t head = (size_t)(r / group) * nh + (size_t)h * group + (size_t)(r % group);
+        memcpy(c->att_out + head * hd, o + (r - r0) * hd, sizeof(float) * hd);
+    }
+}
+
 void ech_ctx_attention(ech_ctx *c, uint32_t il, uint32_t n, int swa)
 {
     const ech_hparams *hp = &c->m->hp;
-    const int hd = (int)hp->head_dim, nh = (int)hp->n_head, nkv = (int)hp->n_head_kv;
-    const int group = nh / nkv;
+    const int hd = (int)hp->head_dim, nkv = (int)hp->n_head_kv, group = (int)(hp->n_head / hp->n_head_kv);
     const size_t n_ctx = c->p.n_ctx;
     const size_t layer_off = (size_t)il * nkv * n_ctx * hd;
     uint8_t *K = (uint8_t *)c->kcache + layer_off * c->kv_elem;
     uint8_t *V = (uint8_t *)c->vcache + layer_off * c->kv_elem;
-    /* append the new keys and values: layout [kv head][position][dim] */
     for (uint32_t t = 0; t < n; t++)
         for (int h = 0; h < nkv; h++)
             for (int d = 0; d < hd; d++) {
-                size_t dst = ((size_t)h * n_ctx + c->n_past + t) * hd + d;
-                size_t src = ((size_t)t * nkv + h) * hd + d;
-                kv_put(c, K, dst, c->kc[src]);
-                kv_put(c, V, dst, c->vc[src]);
+                size_t src = ((size_t)t * nkv + h) * hd + d, pos = c->n_past + t;
+                kv_put(c, K, ((size_t)h * n_ctx + pos) * hd + d, c->kc[src]);
+                kv_put(c, V, ((size_t)h * hd + d) * n_ctx + pos, c->vc[src]);
             }
-    const float scale = hp->attn_scale;
-    const int f16 = c->kv_elem == 2;
-    if (f16)
-        pthread_once(&f16_once, f16_init);
-#pragma omp parallel for collapse(2) num_threads(c->p.n_threads) schedule(static)
-    for (uint32_t t = 0; t < n; t++) {
-        for (int h = 0; h < nh; h++) {
-            const uint32_t pos = c->n_past + t;
-            /* positions before `first` fall outside a sliding window; they
-             * stay in the row as exact zeros, as llama.cpp's mask leaves them */
-            const uint32_t first = (swa && hp->n_swa && pos + 1 > hp->n_swa) ? pos + 1 - hp->n_swa : 0;
-            const uint32_t len = pos + 1;
-            float *att = c->att + (size_t)omp_get_thread_num() * n_ctx;
-            float q[1024];
-            const float *qs = c->q + ((size_t)t * nh + h) * hd;
-            /* an F16 cache sees the query rounded to F16, as llama.cpp does */
-            for (int d = 0; d < hd; d++)
-                q[d] = f16 ? ech_fp16_to_fp32(ech_fp32_to_fp16(qs[d])) : qs[d];
-            const int kvh = h / group;
-            const uint8_t *Kh = K + (size_t)kvh * n_ctx * hd * c->kv_elem;
-            const uint8_t *Vh = V + (size_t)kvh * n_ctx * hd * c->kv_elem;
-            for (uint32_t i = 0; i < first; i++)
-                att[i] = -INFINITY;
-            for (uint32_t i = first; i < len; i++) {
-                size_t row = (size_t)i * hd;
-                float s = 0.0f;
-                if (f16) {
-                    const uint16_t *kr = (const uint16_t *)Kh + row;
-                    for (int d = 0; d < hd; d++)
-                        s += q[d] * f16_table[kr[d]];
-                } else {
-                    const float *kr = (const float *)Kh + row;
-                    for (int d = 0; d < hd; d++)
-                        s += q[d] * kr[d];
-                }
-                att[i] = s * scale;
-            }
-            ech_softmax(att, len);
-            float *o = c->att_out + ((size_t)t * nh + h) * hd;
-            for (int d = 0; d < hd; d++)
-                o[d] = 0.0f;
-            for (uint32_t i = first; i < len; i++) {
-                size_t row = (size_t)i * hd;
-                float a = f16 ? f16_table[ech_fp32_to_fp16(att[i])] : att[i];
-                for (int d = 0; d < hd; d++)
-                    o[d] += a * kv_get(c, Vh, row + d);
-            }
-        }
+    /* units: per kv head, the rows in pieces of at most att_rows, and at
+     * least as many units as threads where there are rows enough */
+    const int nth = c->p.n_threads;
+    const int64_t R = (int64_t)n * group;
+    int64_t per_head = (R + c->att_rows - 1) / c->att_rows;
+    if (per_head * nkv < nth)
+        per_head = (nth + nkv - 1) / nkv;
+    if (per_head > R)
+        per_head = R;
+    const int64_t n_units = per_head * nkv;
+#pragma omp parallel for num_threads(nth) schedule(static)
+    for (int64_t u = 0; u < n_units; u++) {
+        const int h = (int)(u / per_head);
+        const int64_t k = u % per_head;
+        const int64_t r0 = R * k / per_head, r1 = R * (k + 1) / per_head;
+        if (r1 > r0)
+            attend_unit(c, omp_get_thread_num(), K, V, h, r0, r1, swa);
     }
 }
 

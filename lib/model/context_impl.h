@@ -8,7 +8,9 @@ struct ech_ctx {
     const ech_model *m;
     ech_ctx_params p;
     uint32_t n_past;
-    /* KV cache: per layer, per kv head, n_ctx rows of head_dim (kv_type) */
+    /* KV cache, per layer and kv head (kv_type): keys as n_ctx rows of
+     * head_dim, values transposed, head_dim rows of n_ctx positions, so that
+     * both attention products are plain matrix products */
     void *kcache, *vcache;
     size_t kv_elem;           /* bytes per element: 2 or 4 */
     /* activations for up to n_batch tokens */
@@ -18,7 +20,11 @@ struct ech_ctx {
     float *kc, *vc;           /* new keys/values  [n][n_head_kv*head_dim] */
     float *att_out;           /* attention output [n][n_head*head_dim] */
     float *hb, *hb2;          /* FFN hidden       [n][n_ff] */
-    float *att;               /* per-thread scores [threads][n_ctx] */
+    /* attention, per thread: scores [att_rows][n_ctx], queries and outputs
+     * [att_rows][head_dim], matmul scratch */
+    float **att, **attq, **atto;
+    void **att_scratch;
+    uint32_t att_rows;        /* query rows per attention unit of work */
     float *logits;            /* [n_vocab] */
     void *mm_scratch;
     uint64_t bytes;

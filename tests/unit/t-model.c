@@ -21,6 +21,7 @@
 #include "ech.h"
 #include "model/context.h"
 #include "model/model.h"
+#include "model/blocks.h"
 #include "kernels/kernels.h"
 #include "tap.h"
 
@@ -53,6 +54,35 @@ static json_object *get(json_object *o, const char *k)
 }
 
 static int n_cases, n_tight;
+
+/* softmax and SwiGLU give the same bits at every ISA level (they follow
+ * llama.cpp's vector exp), masked entries and odd lengths included */
+static void test_blocks_levels(void)
+{
+    ech_isa best = ech_isa_detect();
+    int bad = 0;
+    uint32_t rng = 12345;
+    for (int it = 0; it < 500; it++) {
+        float a[300], b[300], g1[300], g2[300], u[300];
+        int n = 1 + (int)((rng = rng * 1103515245u + 12345u) >> 8) % 300;
+        for (int i = 0; i < n; i++) {
+            rng = rng * 1103515245u + 12345u;
+            float r = (float)(rng >> 8) / 16777216.0f - 0.5f;
+            a[i] = b[i] = (rng & 7) == 0 ? -INFINITY : r * (it % 3 ? 20.0f : 200.0f);
+            g1[i] = g2[i] = r * 30.0f;
+            u[i] = r + 1.0f;
+        }
+        a[0] = b[0] = 1.0f;
+        ech_kernels_use(ECH_ISA_SCALAR);
+        ech_softmax(a, n);
+        ech_swiglu(g1, u, n, 1);
+        ech_kernels_use(best);
+        ech_softmax(b, n);
+        ech_swiglu(g2, u, n, 1);
+        bad += memcmp(a, b, sizeof(float) * n) != 0 || memcmp(g1, g2, sizeof(float) * n) != 0;
+    }
+    ok(bad == 0, "softmax and swiglu: %s gives the scalar bits (%d of 500 differ)", ech_isa_name(best), bad);
+}
 
 static void check_model(const char *shared, json_object *entry, int threads)
 {
@@ -140,6 +170,7 @@ static void check_model(const char *shared, json_object *entry, int threads)
 
 int main(void)
 {
+    test_blocks_levels();
     const char *shared = getenv("ECH_SHARED");
     char ipath[4096];
     json_object *index = NULL;
