@@ -99,6 +99,11 @@ ech_status ech_ctx_new(const ech_model *m, const ech_ctx_params *params, ech_ctx
         c->att_scratch[i] = xalloc(c, att_scratch, 1, &fail);
     }
     c->logits = xalloc(c, hp->n_vocab, sizeof(float), &fail);
+    c->bpos = xalloc(c, nb, sizeof(int32_t), &fail);
+    c->bstart = xalloc(c, nb + 1, sizeof(uint32_t), &fail);
+    c->unit_off = xalloc(c, nb + 1, sizeof(int64_t), &fail);
+    c->btok = xalloc(c, nb, sizeof(int32_t), &fail);
+    c->bseq = xalloc(c, nb, sizeof(ech_ctx *), &fail);
     /* the largest activation conversion any matmul of this model needs */
     size_t scratch = 0;
     const ech_weight *ws[] = {&m->output, &m->layers[0].wq, &m->layers[0].wo, &m->layers[0].w_gate,
@@ -141,7 +146,8 @@ void ech_ctx_free(ech_ctx *c)
             free(c->att_scratch[i]);
     }
     void *ps[] = {c->kcache, c->vcache, c->x, c->xb, c->q, c->kc, c->vc, c->att_out, c->hb, c->hb2,
-                  c->att, c->attq, c->atto, c->att_scratch, c->logits, c->mm_scratch};
+                  c->att, c->attq, c->atto, c->att_scratch, c->logits, c->mm_scratch,
+                  c->bpos, c->bstart, c->unit_off, c->blogits, c->btok, c->bseq};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
         free(ps[i]);
     free(c);
@@ -206,25 +212,27 @@ static inline void kv_put(const ech_ctx *c, void *base, size_t i, float v)
  * (row r is token r / group, head h * group + r % group), each done by one
  * thread start to finish: one parallel loop per layer, no barriers inside.
  * A unit scores the positions up to its last token and masks later ones. */
-static void attend_unit(ech_ctx *c, int tid, const uint8_t *K, const uint8_t *V, int h, int64_t r0, int64_t r1,
-                        int swa)
+static void attend_unit(ech_ctx *c, ech_ctx *sq, uint32_t tok0, int tid, uint32_t il, int h, int64_t r0,
+                        int64_t r1, int swa)
 {
     const ech_hparams *hp = &c->m->hp;
-    const int hd = (int)hp->head_dim, nh = (int)hp->n_head, group = nh / (int)hp->n_head_kv;
-    const size_t n_ctx = c->p.n_ctx, es = c->kv_elem;
-    const ech_type kt = c->p.kv_type;
-    const uint8_t *Kh = K + (size_t)h * n_ctx * hd * es, *Vh = V + (size_t)h * hd * n_ctx * es;
+    const int hd = (int)hp->head_dim, nh = (int)hp->n_head, nkv = (int)hp->n_head_kv, group = nh / nkv;
+    const size_t n_ctx = sq->p.n_ctx, es = sq->kv_elem;
+    const ech_type kt = sq->p.kv_type;
+    const size_t layer_off = (size_t)il * nkv * n_ctx * hd;
+    const uint8_t *Kh = (const uint8_t *)sq->kcache + (layer_off + (size_t)h * n_ctx * hd) * es;
+    const uint8_t *Vh = (const uint8_t *)sq->vcache + (layer_off + (size_t)h * hd * n_ctx) * es;
     float *att = c->att[tid], *q = c->attq[tid], *o = c->atto[tid];
     const int64_t rows = r1 - r0;
-    const uint32_t len = c->n_past + (uint32_t)((r1 - 1) / group) + 1;
+    const uint32_t len = sq->n_past + (uint32_t)((r1 - 1) / group) + 1;
     for (int64_t r = r0; r < r1; r++) {
-        const size_t head = (size_t)(r / group) * nh + (size_t)h * group + (size_t)(r % group);
+        const size_t head = (size_t)(tok0 + r / group) * nh + (size_t)h * group + (size_t)(r % group);
         memcpy(q + (r - r0) * hd, c->q + head * hd, sizeof(float) * hd);
     }
     ech_matmul_local(Kh, kt, len, hd, hd * es, q, rows, att, c->att_scratch[tid]);
     for (int64_t r = r0; r < r1; r++) {
         float *s = att + (size_t)(r - r0) * len;
-        const uint32_t pos = c->n_past + (uint32_t)(r / group);
+        const uint32_t pos = sq->n_past + (uint32_t)(r / group);
         /* positions outside a sliding window or after the query's own are
          * masked: exact zeros after the softmax */
         const uint32_t first = (swa && hp->n_swa && pos + 1 > hp->n_swa) ? pos + 1 - hp->n_swa : 0;
@@ -238,59 +246,82 @@ static void attend_unit(ech_ctx *c, int tid, const uint8_t *K, const uint8_t *V,
     }
     ech_matmul_local(Vh, kt, hd, len, n_ctx * es, att, rows, o, c->att_scratch[tid]);
     for (int64_t r = r0; r < r1; r++) {
-        const size_t head = (size_t)(r / group) * nh + (size_t)h * group + (size_t)(r % group);
+        const size_t head = (size_t)(tok0 + r / group) * nh + (size_t)h * group + (size_t)(r % group);
         memcpy(c->att_out + head * hd, o + (r - r0) * hd, sizeof(float) * hd);
     }
 }
 
-void ech_ctx_attention(ech_ctx *c, uint32_t il, uint32_t n, int swa)
+void ech_ctx_attention(ech_ctx *c, const ech_batch *b, uint32_t il, int swa)
 {
     const ech_hparams *hp = &c->m->hp;
     const int hd = (int)hp->head_dim, nkv = (int)hp->n_head_kv, group = (int)(hp->n_head / hp->n_head_kv);
-    const size_t n_ctx = c->p.n_ctx;
-    const size_t layer_off = (size_t)il * nkv * n_ctx * hd;
-    uint8_t *K = (uint8_t *)c->kcache + layer_off * c->kv_elem;
-    uint8_t *V = (uint8_t *)c->vcache + layer_off * c->kv_elem;
-    for (uint32_t t = 0; t < n; t++)
-        for (int h = 0; h < nkv; h++)
-            for (int d = 0; d < hd; d++) {
-                size_t src = ((size_t)t * nkv + h) * hd + d, pos = c->n_past + t;
-                kv_put(c, K, ((size_t)h * n_ctx + pos) * hd + d, c->kc[src]);
-                kv_put(c, V, ((size_t)h * hd + d) * n_ctx + pos, c->vc[src]);
-            }
-    /* units: per kv head, the rows in pieces of at most att_rows, and at
-     * least as many units as threads where there are rows enough */
+    for (size_t s = 0; s < b->n_seq; s++) {
+        ech_ctx *sq = b->seq[s];
+        const size_t n_ctx = sq->p.n_ctx, layer_off = (size_t)il * nkv * n_ctx * hd;
+        uint8_t *K = (uint8_t *)sq->kcache + layer_off * sq->kv_elem;
+        uint8_t *V = (uint8_t *)sq->vcache + layer_off * sq->kv_elem;
+        for (uint32_t t = b->start[s]; t < b->start[s + 1]; t++)
+            for (int h = 0; h < nkv; h++)
+                for (int d = 0; d < hd; d++) {
+                    size_t src = ((size_t)t * nkv + h) * hd + d, pos = sq->n_past + (t - b->start[s]);
+                    kv_put(sq, K, ((size_t)h * n_ctx + pos) * hd + d, c->kc[src]);
+                    kv_put(sq, V, ((size_t)h * hd + d) * n_ctx + pos, c->vc[src]);
+                }
+    }
+    /* units: per sequence and kv head, its rows in pieces of at most
+     * att_rows, and at least as many units as threads where rows allow */
     const int nth = c->p.n_threads;
-    const int64_t R = (int64_t)n * group;
-    int64_t per_head = (R + c->att_rows - 1) / c->att_rows;
-    if (per_head * nkv < nth)
-        per_head = (nth + nkv - 1) / nkv;
-    if (per_head > R)
-        per_head = R;
-    const int64_t n_units = per_head * nkv;
+    const int64_t min_per_head = ((int64_t)nth + nkv * (int64_t)b->n_seq - 1) / (nkv * (int64_t)b->n_seq);
+    c->unit_off[0] = 0;
+    for (size_t s = 0; s < b->n_seq; s++) {
+        const int64_t R = (int64_t)(b->start[s + 1] - b->start[s]) * group;
+        int64_t per_head = (R + c->att_rows - 1) / c->att_rows;
+        if (per_head < min_per_head)
+            per_head = min_per_head < R ? min_per_head : R;
+        c->unit_off[s + 1] = c->unit_off[s] + per_head * nkv;
+    }
+    const int64_t n_units = c->unit_off[b->n_seq];
 #pragma omp parallel for num_threads(nth) schedule(static)
     for (int64_t u = 0; u < n_units; u++) {
-        const int h = (int)(u / per_head);
-        const int64_t k = u % per_head;
-        const int64_t r0 = R * k / per_head, r1 = R * (k + 1) / per_head;
+        size_t s = 0;
+        while (c->unit_off[s + 1] <= u)
+            s++;
+        const int64_t per_head = (c->unit_off[s + 1] - c->unit_off[s]) / nkv, k = u - c->unit_off[s];
+        const int64_t R = (int64_t)(b->start[s + 1] - b->start[s]) * group;
+        const int h = (int)(k / per_head);
+        const int64_t r0 = R * (k % per_head) / per_head, r1 = R * (k % per_head + 1) / per_head;
         if (r1 > r0)
-            attend_unit(c, omp_get_thread_num(), K, V, h, r0, r1, swa);
+            attend_unit(c, b->seq[s], b->start[s], omp_get_thread_num(), il, h, r0, r1, swa);
     }
 }
 
-void ech_ctx_output(ech_ctx *c, uint32_t n)
+void ech_ctx_output(ech_ctx *c, const ech_batch *b)
 {
     const ech_model *m = c->m;
-    const int64_t E = m->hp.n_embd;
-    float *last = c->xb;
-    ech_rmsnorm(last, c->x + (int64_t)(n - 1) * E, m->output_norm.data, E, 1, m->hp.rms_eps);
-    ech_ctx_matmul(c, &m->output, last, c->logits, 1);
+    const int64_t E = m->hp.n_embd, V = m->hp.n_vocab;
+    /* the last token of each sequence, side by side in xb */
+    for (size_t s = 0; s < b->n_seq; s++)
+        ech_rmsnorm(c->xb + (int64_t)s * E, c->x + (int64_t)(b->start[s + 1] - 1) * E, m->output_norm.data, E, 1,
+                    m->hp.rms_eps);
+    if (b->n_seq == 1) {
+        ech_ctx_matmul(c, &m->output, c->xb, b->seq[0]->logits, 1);
+        return;
+    }
+    ech_ctx_matmul(c, &m->output, c->xb, c->blogits, (uint32_t)b->n_seq);
+    for (size_t s = 0; s < b->n_seq; s++)
+        memcpy(b->seq[s]->logits, c->blogits + (int64_t)s * V, sizeof(float) * (size_t)V);
 }
 
-ech_status ech_ctx_decode(ech_ctx *c, const int32_t *tokens, uint32_t n, ech_error *err)
+static void forward(ech_ctx *c, const ech_batch *b, const int32_t *tokens)
 {
-    if (n == 0)
-        return ech_error_set(err, ECH_ERR_INVALID, "no tokens to decode");
+    if (c->m->hp.arch == ECH_ARCH_GEMMA3)
+        ech_forward_gemma3(c, b, tokens);
+    else
+        ech_forward_llama(c, b, tokens);
+}
+
+static ech_status check_tokens(const ech_ctx *c, const int32_t *tokens, uint32_t n, ech_error *err)
+{
     if (n > c->p.n_ctx - c->n_past)
         return ech_error_set(err, ECH_ERR_RANGE,
                              "%u tokens do not fit: %u of the context's %u positions are used",
@@ -299,15 +330,89 @@ ech_status ech_ctx_decode(ech_ctx *c, const int32_t *tokens, uint32_t n, ech_err
         if (tokens[i] < 0 || (uint32_t)tokens[i] >= c->m->hp.n_vocab)
             return ech_error_set(err, ECH_ERR_INVALID, "token id %d is outside the vocabulary (%u)",
                                  tokens[i], c->m->hp.n_vocab);
+    return ECH_OK;
+}
+
+ech_status ech_ctx_decode(ech_ctx *c, const int32_t *tokens, uint32_t n, ech_error *err)
+{
+    if (n == 0)
+        return ech_error_set(err, ECH_ERR_INVALID, "no tokens to decode");
+    ech_status st = check_tokens(c, tokens, n, err);
+    if (st != ECH_OK)
+        return st;
     while (n) {
         uint32_t k = n < c->p.n_batch ? n : c->p.n_batch;
-        if (c->m->hp.arch == ECH_ARCH_GEMMA3)
-            ech_forward_gemma3(c, tokens, k);
-        else
-            ech_forward_llama(c, tokens, k);
+        for (uint32_t t = 0; t < k; t++)
+            c->bpos[t] = (int32_t)(c->n_past + t);
+        c->bstart[0] = 0;
+        c->bstart[1] = k;
+        ech_ctx *seq[1] = {c};
+        const ech_batch b = {.n = k, .n_seq = 1, .seq = seq, .start = c->bstart, .pos = c->bpos};
+        forward(c, &b, tokens);
         c->n_past += k;
         tokens += k;
         n -= k;
+    }
+    return ECH_OK;
+}
+
+ech_status ech_ctx_decode_batch(ech_ctx *const *ctxs, const int32_t *const *tokens, const uint32_t *n, size_t n_seq,
+                                ech_error *err)
+{
+    if (n_seq == 0)
+        return ech_error_set(err, ECH_ERR_INVALID, "no sequences to decode");
+    ech_ctx *c = ctxs[0];
+    for (size_t i = 0; i < n_seq; i++) {
+        const ech_ctx *q = ctxs[i];
+        if (q->m != c->m || q->p.n_ctx != c->p.n_ctx || q->p.kv_type != c->p.kv_type)
+            return ech_error_set(err, ECH_ERR_INVALID,
+                                 "sequence %zu: a batch needs contexts of one model with the same size and KV type", i);
+        for (size_t r = 0; r < i; r++)
+            if (ctxs[r] == q)
+                return ech_error_set(err, ECH_ERR_INVALID, "sequence %zu: the same context twice in a batch", i);
+        if (n[i] == 0)
+            return ech_error_set(err, ECH_ERR_INVALID, "sequence %zu: no tokens to decode", i);
+        ech_status st = check_tokens(q, tokens[i], n[i], err);
+        if (st != ECH_OK)
+            return st;
+    }
+    if (n_seq > c->blogits_rows && n_seq > 1) {
+        float *p = realloc(c->blogits, sizeof(float) * n_seq * c->m->hp.n_vocab);
+        if (!p)
+            return ech_error_set(err, ECH_ERR_NOMEM, "out of memory for the logits of %zu sequences", n_seq);
+        c->bytes += sizeof(float) * (n_seq - c->blogits_rows) * c->m->hp.n_vocab;
+        c->blogits = p;
+        c->blogits_rows = (uint32_t)n_seq;
+    }
+    /* passes of at most n_batch tokens: whole sequences while they fit, the
+     * rest of a longer one in the passes after */
+    const uint32_t nb = c->p.n_batch;
+    size_t s = 0;
+    uint32_t off = 0; /* tokens of sequence s already done */
+    while (s < n_seq) {
+        uint32_t k = 0;
+        size_t ns = 0;
+        c->bstart[0] = 0;
+        while (s < n_seq && k < nb) {
+            ech_ctx *q = ctxs[s];
+            const uint32_t take = n[s] - off < nb - k ? n[s] - off : nb - k;
+            for (uint32_t t = 0; t < take; t++) {
+                c->btok[k + t] = tokens[s][off + t];
+                c->bpos[k + t] = (int32_t)(q->n_past + t);
+            }
+            c->bseq[ns++] = q;
+            k += take;
+            c->bstart[ns] = k;
+            off += take;
+            if (off < n[s])
+                break; /* the pass is full */
+            s++;
+            off = 0;
+        }
+        const ech_batch b = {.n = k, .n_seq = ns, .seq = c->bseq, .start = c->bstart, .pos = c->bpos};
+        forward(c, &b, c->btok);
+        for (size_t i = 0; i < ns; i++)
+            c->bseq[i]->n_past += c->bstart[i + 1] - c->bstart[i];
     }
     return ECH_OK;
 }

@@ -40,6 +40,17 @@ void ech_ctx_free(ech_ctx *c);
  * not fit in the context; ECH_ERR_INVALID for a token id outside the vocab. */
 ech_status ech_ctx_decode(ech_ctx *c, const int32_t *tokens, uint32_t n, ech_error *err);
 
+/* One forward pass over several contexts of the same model (same n_ctx and
+ * KV type): context i gets tokens[i][0..n[i]) at its n_past; afterwards each
+ * context's logits are those of its last token.  The matrix products run
+ * once over all the tokens (in passes of the first context's n_batch), so a
+ * decode step of many sequences reads the weights once: continuous batching.
+ * Attention runs on each context's own cache.  Checks as ech_ctx_decode, for
+ * every context, before anything changes; the first context's threads and
+ * buffers do the work. */
+ech_status ech_ctx_decode_batch(ech_ctx *const *ctxs, const int32_t *const *tokens, const uint32_t *n,
+                                size_t n_seq, ech_error *err);
+
 /* n_vocab logits of the last decoded token; owned by the context, valid
  * until the next decode. */
 const float *ech_ctx_logits(const ech_ctx *c);

@@ -26,9 +26,29 @@ struct ech_ctx {
     void **att_scratch;
     uint32_t att_rows;        /* query rows per attention unit of work */
     float *logits;            /* [n_vocab] */
+    /* a batch over several contexts runs in the first one's buffers */
+    int32_t *bpos;            /* position of each token [n_batch] */
+    uint32_t *bstart;         /* first token of each sequence [n_batch + 1] */
+    int64_t *unit_off;        /* attention units before each sequence [n_batch + 1] */
+    int32_t *btok;            /* the token ids of a pass [n_batch] */
+    ech_ctx **bseq;           /* the sequences of a pass [n_batch] */
+    float *blogits;           /* logits of several sequences [blogits_rows][n_vocab] */
+    uint32_t blogits_rows;
     void *mm_scratch;
     uint64_t bytes;
 };
+
+/* The tokens of one forward pass: n tokens of n_seq sequences, each with
+ * its own context (KV cache, n_past); sequence s is tokens
+ * [start[s], start[s + 1]).  Activations live in the buffers of the context
+ * that runs the pass. */
+typedef struct ech_batch {
+    uint32_t n;
+    size_t n_seq;
+    ech_ctx *const *seq;
+    const uint32_t *start;
+    const int32_t *pos;       /* position of each token */
+} ech_batch;
 
 /* y = W x for n tokens (x: n rows of W->cols, y: n rows of W->rows). */
 void ech_ctx_matmul(ech_ctx *c, const ech_weight *W, const float *x, float *y, uint32_t n);
@@ -39,17 +59,18 @@ void ech_ctx_add_bias(const ech_weight *b, float *x, uint32_t n);
 /* Embed tokens into c->x (times the model's embedding scale). */
 void ech_ctx_embed(ech_ctx *c, const int32_t *tokens, uint32_t n);
 
-/* Store c->kc / c->vc of n tokens into layer il's cache at n_past.., then
- * attend with c->q into c->att_out.  Sliding-window layers see only the
- * last n_swa positions. */
-void ech_ctx_attention(ech_ctx *c, uint32_t il, uint32_t n, int swa);
+/* Store c->kc / c->vc of the batch's tokens into each sequence's cache of
+ * layer il, then attend with c->q into c->att_out.  Sliding-window layers
+ * see only the last n_swa positions. */
+void ech_ctx_attention(ech_ctx *c, const ech_batch *b, uint32_t il, int swa);
 
-/* Final norm on the last token, then logits = output x. */
-void ech_ctx_output(ech_ctx *c, uint32_t n);
+/* Final norm on each sequence's last token, then its logits = output x. */
+void ech_ctx_output(ech_ctx *c, const ech_batch *b);
 
-/* The forward passes, one per architecture family: run n tokens (n <=
- * n_batch) at positions n_past.. and leave the logits of the last. */
-void ech_forward_llama(ech_ctx *c, const int32_t *tokens, uint32_t n);
-void ech_forward_gemma3(ech_ctx *c, const int32_t *tokens, uint32_t n);
+/* The forward passes, one per architecture family: run the batch's tokens
+ * (b->n <= n_batch) in c's buffers and leave each sequence's logits of its
+ * last token. */
+void ech_forward_llama(ech_ctx *c, const ech_batch *b, const int32_t *tokens);
+void ech_forward_gemma3(ech_ctx *c, const ech_batch *b, const int32_t *tokens);
 
 #endif

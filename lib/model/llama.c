@@ -14,8 +14,9 @@
 #include "model/blocks.h"
 #include "model/context_impl.h"
 
-void ech_forward_llama(ech_ctx *c, const int32_t *tokens, uint32_t n)
+void ech_forward_llama(ech_ctx *c, const ech_batch *b, const int32_t *tokens)
 {
+    const uint32_t n = b->n;
     const ech_model *m = c->m;
     const ech_hparams *hp = &m->hp;
     const int64_t E = hp->n_embd, hd = hp->head_dim;
@@ -37,13 +38,13 @@ void ech_forward_llama(ech_ctx *c, const int32_t *tokens, uint32_t n)
             ech_rmsnorm(c->kc, c->kc, L->k_norm.data, hd, n * hp->n_head_kv, hp->rms_eps);
         }
         for (uint32_t t = 0; t < n; t++) {
-            int32_t pos = (int32_t)(c->n_past + t);
+            const int32_t pos = b->pos[t];
             ech_rope(c->q + t * Q, (int)hp->n_head, (int)hd, (int)hp->n_rot, pos, hp->rope_base,
                      hp->rope_freq_scale, m->rope_freqs, hp->rope_neox);
             ech_rope(c->kc + t * KV, (int)hp->n_head_kv, (int)hd, (int)hp->n_rot, pos, hp->rope_base,
                      hp->rope_freq_scale, m->rope_freqs, hp->rope_neox);
         }
-        ech_ctx_attention(c, il, n, 0);
+        ech_ctx_attention(c, b, il, 0);
         ech_ctx_matmul(c, &L->wo, c->att_out, c->xb, n);
         ech_add(c->x, c->xb, n * E);
 
@@ -54,5 +55,5 @@ void ech_forward_llama(ech_ctx *c, const int32_t *tokens, uint32_t n)
         ech_ctx_matmul(c, &L->w_down, c->hb, c->xb, n);
         ech_add(c->x, c->xb, n * E);
     }
-    ech_ctx_output(c, n);
+    ech_ctx_output(c, b);
 }

@@ -168,9 +168,82 @@ static void check_model(const char *shared, json_object *entry, int threads)
     json_object_put(golden);
 }
 
+/* ech_ctx_decode_batch gives each context the logits ech_ctx_decode gives
+ * it alone: prompts of different lengths split over passes (n_batch 8),
+ * then decode steps of all sequences at once */
+static void test_batch(const char *shared, const char *model)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/models/%s", shared, model);
+    ech_model *m = NULL;
+    ech_error err = {0};
+    if (ech_model_open(path, &m, &err) != ECH_OK) {
+        tap_skip(1, "a model of $ECH_SHARED is absent");
+        return;
+    }
+    enum { NS = 3 };
+    const int32_t p0[] = {1, 9038, 2501, 263, 931}, p1[] = {1, 450, 2217, 11203, 6350, 297, 278, 9881, 29889},
+                  p2[] = {1, 15043, 29892};
+    const int32_t *src[NS] = {p0, p1, p2};
+    const uint32_t lens[NS] = {5, 9, 3};
+    const uint32_t nv = m->hp.n_vocab;
+    int32_t prompts[NS][9];
+    for (int i = 0; i < NS; i++)
+        for (uint32_t t = 0; t < lens[i]; t++)
+            prompts[i][t] = src[i][t] % (int32_t)nv; /* small vocabularies */
+    ech_ctx_params cp = ech_ctx_default_params();
+    cp.n_ctx = 64;
+    cp.n_batch = 8;
+    cp.n_threads = 2;
+    ech_ctx *a[NS], *b[NS];
+    for (int i = 0; i < NS; i++) {
+        ech_ctx_new(m, &cp, &a[i], &err);
+        ech_ctx_new(m, &cp, &b[i], &err);
+    }
+    double worst = 0;
+    int st = 0;
+    for (int step = 0; step < 4; step++) {
+        int32_t next[NS];
+        const int32_t *tk[NS];
+        uint32_t n[NS];
+        for (int i = 0; i < NS; i++) {
+            next[i] = (int32_t)((100 + 37 * i + step) % (int)nv);
+            tk[i] = step ? &next[i] : prompts[i];
+            n[i] = step ? 1 : lens[i];
+            st |= ech_ctx_decode(a[i], tk[i], n[i], &err);
+        }
+        st |= ech_ctx_decode_batch(b, tk, n, NS, &err);
+        for (int i = 0; i < NS; i++) {
+            const float *x = ech_ctx_logits(a[i]), *y = ech_ctx_logits(b[i]);
+            for (uint32_t v = 0; v < nv; v++) {
+                double d = fabs((double)x[v] - y[v]) / (1.0 + fabs((double)x[v]));
+                if (d > worst || isnan(d))
+                    worst = isnan(d) ? INFINITY : d;
+            }
+            st |= ech_ctx_n_past(a[i]) != ech_ctx_n_past(b[i]);
+        }
+    }
+    ok(st == 0 && worst < 1e-3, "%s: batched decode of 3 sequences = one at a time (worst relative diff %.2g)",
+       model, worst);
+    ech_ctx *dup[2] = {b[0], b[0]};
+    const int32_t one = 5, *tk2[2] = {&one, &one};
+    const uint32_t n2[2] = {1, 1};
+    ok(ech_ctx_decode_batch(dup, tk2, n2, 2, &err) == ECH_ERR_INVALID, "the same context twice is refused");
+    for (int i = 0; i < NS; i++) {
+        ech_ctx_free(a[i]);
+        ech_ctx_free(b[i]);
+    }
+    ech_model_close(m);
+}
+
 int main(void)
 {
     test_blocks_levels();
+    if (getenv("ECH_SHARED")) {
+        test_batch(getenv("ECH_SHARED"), "stories260K.gguf");
+        test_batch(getenv("ECH_SHARED"), "ref/mini-gemma3-Q8_0.gguf");
+        test_batch(getenv("ECH_SHARED"), "ref/mini-qwen2-Q4_K_M.gguf");
+    }
     const char *shared = getenv("ECH_SHARED");
     char ipath[4096];
     json_object *index = NULL;
