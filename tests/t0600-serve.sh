@@ -60,6 +60,12 @@ test_expect_success 'completions: string, token ids, several prompts; greedy equ
 	test "$(j out.json "len(d[\"choices\"])")" = 2 && test "$(j out.json "d[\"choices\"][1][\"index\"]")" = 1 &&
 	test "$(post /v1/completions "{\"prompt\":[1,403,407],\"max_tokens\":4}")" = 200
 '
+test_expect_success 'sequences batched together give the same greedy text as alone' '
+	for k in 1 2; do post /v1/completions "{\"prompt\":\"The dog $k\",\"max_tokens\":24,\"temperature\":0}" >/dev/null &&
+		j out.json "d[\"choices\"][0][\"text\"]" >alone$k || return 1; done &&
+	for k in 1 2; do curl -s "$URL/v1/completions" -d "{\"prompt\":\"The dog $k\",\"max_tokens\":24,\"temperature\":0}" >b$k.json & done; wait &&
+	for k in 1 2; do j b$k.json "d[\"choices\"][0][\"text\"]" >together$k && cmp alone$k together$k || return 1; done
+'
 test_expect_success 'stop strings end the text before them' '
 	post /v1/completions "{\"prompt\":\"Once upon a time\",\"max_tokens\":64,\"temperature\":0,\"stop\":[\"Lily\"]}" >/dev/null &&
 	test "$(j out.json "d[\"choices\"][0][\"finish_reason\"]")" = stop &&

@@ -188,6 +188,9 @@ struct ech_sched {
     ech_sched_opts o;
     uint32_t n_ctx, chunk, n_vocab;
     slot *slots;
+    ech_ctx **b_ctx;               /* forward_step's batch arguments (n_slots each) */
+    const int32_t **b_tok;
+    uint32_t *b_n;
     ech_tokens *replay;            /* n_replay tokenized scripts */
     size_t n_replay, replay_next;
     pthread_t thread;
@@ -329,19 +332,27 @@ typedef struct step_item {
     ech_error err;
 } step_item;
 
-/* The one place that runs the model: one forward pass over every busy slot.
- * Until the engine has a batched multi-sequence pass, each slot's tokens go
- * through ech_ctx_decode in turn. */
+/* The one place that runs the model: one forward pass over every busy slot
+ * (ech_ctx_decode_batch reads the weights once for all of them). */
 static void forward_step(ech_sched *s, step_item *items, size_t n)
 {
     if (s->o.replay_delay_ms) {
         struct timespec ts = {s->o.replay_delay_ms / 1000, (long)(s->o.replay_delay_ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
     }
+    if (!items[0].sl->ctx)
+        return;   /* replay mode: no model */
     for (size_t i = 0; i < n; i++) {
-        step_item *it = &items[i];
-        it->st = it->sl->ctx ? ech_ctx_decode(it->sl->ctx, it->tokens, it->n, &it->err) : ECH_OK;
+        s->b_ctx[i] = items[i].sl->ctx;
+        s->b_tok[i] = items[i].tokens;
+        s->b_n[i] = items[i].n;
     }
+    ech_error err;
+    if (ech_ctx_decode_batch(s->b_ctx, s->b_tok, s->b_n, n, &err) == ECH_OK)
+        return;
+    /* the batch changed nothing: run the slots one by one to fail only the culprit */
+    for (size_t i = 0; i < n; i++)
+        items[i].st = ech_ctx_decode(items[i].sl->ctx, items[i].tokens, items[i].n, &items[i].err);
 }
 
 static void count_tokens(ech_sched *s, uint64_t n)
@@ -479,7 +490,10 @@ ech_status ech_sched_new(const ech_sched_opts *o, ech_sched **out, ech_error *er
     ech_status st = ECH_ERR_NOMEM;
     s->slots = calloc(o->n_slots, sizeof *s->slots);
     s->queue = calloc(o->max_queue ? o->max_queue : 1, sizeof *s->queue);
-    if (!s->slots || !s->queue) {
+    s->b_ctx = calloc(o->n_slots, sizeof *s->b_ctx);
+    s->b_tok = calloc(o->n_slots, sizeof *s->b_tok);
+    s->b_n = calloc(o->n_slots, sizeof *s->b_n);
+    if (!s->slots || !s->queue || !s->b_ctx || !s->b_tok || !s->b_n) {
         ech_error_set(err, st, "out of memory");
         goto fail;
     }
@@ -607,6 +621,9 @@ void ech_sched_free(ech_sched *s)
     free(s->replay);
     free(s->slots);
     free(s->queue);
+    free(s->b_ctx);
+    free(s->b_tok);
+    free(s->b_n);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     pthread_cond_destroy(&s->idle_cv);
