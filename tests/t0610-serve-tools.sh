@@ -96,7 +96,12 @@ test_expect_success 'Llama 3.1: JSON tool calls parsed, plain text left alone' '
 	test "$(j r.json "d[\"choices\"][0][\"finish_reason\"]")" = tool_calls &&
 	test "$(j r.json "json.loads(d[\"choices\"][0][\"message\"][\"tool_calls\"][0][\"function\"][\"arguments\"])[\"b\"]")" = 2 &&
 	curl -sN "$L/v1/chat/completions" -d "{\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"2+2?\"}],$TOOLS}" >s.txt &&
-	grep -q "\"content\":\"Four.\"" s.txt && grep -q "\"finish_reason\":\"stop\"" s.txt
+	"$PYTHON3" -c "
+import json
+ev = [json.loads(l[6:]) for l in open(\"s.txt\").read().split(\"\n\n\") if l and l != \"data: [DONE]\"]
+assert \"\".join(e[\"choices\"][0][\"delta\"].get(\"content\") or \"\" for e in ev) == \"Four.\"
+assert ev[-1][\"choices\"][0][\"finish_reason\"] == \"stop\"
+"
 '
 
 # A slow replayed model: 40 ms a token, 200 tokens.
@@ -126,10 +131,11 @@ test_expect_success 'SIGTERM: the request in flight finishes, new ones are refus
 	i=0; port=; while [ $i -lt 100 ] && [ -z "$port" ]; do sleep 0.1; i=$((i+1));
 		port=$(sed -n "s/.*127.0.0.1:\([0-9]*\).*/\1/p" term.log); done;
 	curl -sN "http://127.0.0.1:$port/v1/completions" -d "{\"prompt\":\"x\",\"max_tokens\":30,\"stream\":true}" >inflight.txt & c=$!
-	sleep 0.4 && kill -TERM $pid && sleep 0.2 &&
+	i=0; while [ $i -lt 100 ] && ! curl -s "http://127.0.0.1:$port/metrics" | grep -q "^ech_slots_busy 1"; do sleep 0.05; i=$((i+1)); done;
+	kill -TERM $pid && sleep 0.2 &&
 	code=$(curl -s -o /dev/null -w "%{http_code}" "http://127.0.0.1:$port/health");
 	wait $c; wait $pid; rc=$?;
-	cat term.log; echo "rc=$rc health=$code";
+	cat term.log inflight.txt; echo "rc=$rc health=$code";
 	test $rc = 0 && test "$code" != 200 && grep -q "\"finish_reason\":\"length\"" inflight.txt &&
 	tail -n 2 inflight.txt | grep -q DONE && grep -q "shutting down" term.log
 '

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -100,6 +101,12 @@ void ech_server_stop(ech_server *s, int grace_ms)
     ech_http_quiesce(s);
     if (s->sched)
         ech_sched_drain(s->sched, grace_ms);
+    /* the generations have ended, but their responses may still be being
+     * written: let them go out (a few seconds at most) before closing */
+    for (int i = 0; i < 500 && atomic_load(&s->metrics.in_flight) > 0; i++) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     ech_http_close(s);
 }
 
