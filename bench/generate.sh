@@ -14,6 +14,11 @@
 # each process, and the decode roofline: weight bytes per token / measured read
 # bandwidth.  llama-bench is llama.cpp's own benchmark, built from its public
 # source outside this tree (cmake --build build --target llama-bench).
+# Time to first token from a cold start: the wall time of one process that
+# loads the model, reads a 4-token prompt and prints one token
+# (bin/ech-generate -n 1 against llama.cpp's llama-completion -n 1, built the
+# same way; LLAMA_COMPLETION, default next to llama-bench), median of 3, with
+# the page cache dropped before each run when we may (root), else warm.
 # Needs: make bench/mkmodel bench/bench-generate; python3; /usr/bin/time.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,6 +49,28 @@ for spec in $models; do
 		done
 	done
 done
+LLAMA_COMPLETION=${LLAMA_COMPLETION:-$(dirname "$LLAMA_BENCH")/llama-completion}
+cold=warm
+if [ -w /proc/sys/vm/drop_caches ]; then cold=cold; fi
+drop() { if [ $cold = cold ]; then sync; echo 3 >/proc/sys/vm/drop_caches; fi; }
+secs() { # wall seconds of a command, output discarded
+	python3 -c 'import subprocess as s, sys, time
+t = time.time(); s.run(sys.argv[1:], stdin=s.DEVNULL, stdout=s.DEVNULL, stderr=s.DEVNULL)
+print(f"{time.time() - t:.4f}")' "$@"
+}
+if [ -x "$LLAMA_COMPLETION" ]; then
+	for spec in $models; do
+		f="$dir/${spec%%:*}-${spec#*:}.gguf"
+		name="${spec%%:*}-${spec#*:}"
+		for t in 1 2; do
+			for r in 1 2 3; do
+				drop; secs "$top/bin/ech-generate" -m "$f" -p "Once upon a time" -n 1 --temp 0 -t $t >>"$out/$name.$t.ttft.ech"
+				drop; secs "$LLAMA_COMPLETION" -m "$f" -p "Once upon a time" -n 1 --temp 0 -t $t -no-cnv --no-warmup >>"$out/$name.$t.ttft.llama"
+			done
+		done
+	done
+fi
+echo "$cold" >"$out/cold"
 python3 - "$out" "$rounds" "$models" <<'PY'
 import glob, json, os, sys, statistics
 out, rounds = sys.argv[1], int(sys.argv[2])
@@ -74,5 +101,13 @@ for name in names:
                 limit = bw[t] * 1e9 / wb
                 roof = f"limit {limit:.1f} t/s: {100*e/limit:.0f}% / {100*l/limit:.0f}%"
             print(f"| {name} | {t} | {test} | {e:.2f} | {l:.2f} | {e/l:.2f} | {max(rss_e)/1024:.0f} | {max(rss_l)/1024:.0f} | {roof} |")
+        tf = f"{out}/{name}.{t}.ttft"
+        if os.path.exists(tf + ".ech") and os.path.exists(tf + ".llama"):
+            e = statistics.median(float(x) for x in open(tf + ".ech"))
+            l = statistics.median(float(x) for x in open(tf + ".llama"))
+            kind = open(f"{out}/cold").read().strip()
+            print(f"| {name} | {t} | first token ({kind} start), s | {e:.3f} | {l:.3f} | {l/e:.2f} | | | |")
 PY
+echo
+echo "ratio: echostra / llama.cpp for tokens/s; llama.cpp / echostra for first-token seconds (above 1: we are faster)"
 rm -rf "$out"

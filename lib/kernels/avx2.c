@@ -62,7 +62,7 @@ T2 INLINE __m256i fifth_bits(const uint8_t *qh4)
     return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
 }
 
-T2 INLINE void q32_tile(int kind, int NT, int64_t nb, const uint8_t *const *wr, const uint8_t *const *at,
+T2 INLINE void q32_tile(int kind, int mr, int NT, int64_t nb, const uint8_t *const *wr, const uint8_t *const *at,
                         float out[MR][4])
 {
     static const size_t bszs[] = {18, 34, 18, 20, 22, 24};
@@ -74,7 +74,7 @@ T2 INLINE void q32_tile(int kind, int NT, int64_t nb, const uint8_t *const *wr, 
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const __m256i nl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)ech_iq4nl_values));
     __m256 acc[MR][4];
-    UNROLL for (int r = 0; r < MR; r++)
+    UNROLL for (int r = 0; r < mr; r++)
         UNROLL for (int t = 0; t < NT; t++)
             acc[r][t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
@@ -88,9 +88,9 @@ T2 INLINE void q32_tile(int kind, int NT, int64_t nb, const uint8_t *const *wr, 
             if (kind == K_Q4_0 || kind == K_Q5_0) /* 8 or 16 times sum(a) */
                 corr[t] = dot_u8s8(_mm256_set1_epi8(kind == K_Q4_0 ? 8 : 16), av[t]);
         }
-        UNROLL for (int r = 0; r < MR; r++) {
+        UNROLL for (int r = 0; r < mr; r++) {
             const uint8_t *b = wr[r] + i * bsz;
-            _mm_prefetch((const char *)b + 8 * bsz, _MM_HINT_T0);
+            if (mr > 1) _mm_prefetch((const char *)b + 8 * bsz, _MM_HINT_T0);
             const float dw = h2f(b);
             const float mw = q81 ? h2f(b + 2) : 0.0f;
             __m256i w;
@@ -120,27 +120,27 @@ T2 INLINE void q32_tile(int kind, int NT, int64_t nb, const uint8_t *const *wr, 
             }
         }
     }
-    UNROLL for (int r = 0; r < MR; r++)
+    UNROLL for (int r = 0; r < mr; r++)
         UNROLL for (int t = 0; t < NT; t++)
             out[r][t] = hsum8(acc[r][t]);
 }
 
 /* ---- Q4_K x Q8_K ----------------------------------------------------------- */
 
-T2 INLINE void q4k_tile(int NT, int64_t nb, const uint8_t *const *wr, const uint8_t *const *at, float out[MR][4])
+T2 INLINE void q4k_tile(int mr, int NT, int64_t nb, const uint8_t *const *wr, const uint8_t *const *at, float out[MR][4])
 {
     const size_t bsz = sizeof(ech_block_q4_K), asz = sizeof(ech_block_q8_K);
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     __m256 acc[MR][4];
-    UNROLL for (int r = 0; r < MR; r++)
+    UNROLL for (int r = 0; r < mr; r++)
         UNROLL for (int t = 0; t < NT; t++)
             acc[r][t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        UNROLL for (int r = 0; r < MR; r++) {
+        UNROLL for (int r = 0; r < mr; r++) {
             const ech_block_q4_K *b = (const ech_block_q4_K *)(const void *)(wr[r] + i * bsz);
-            _mm_prefetch((const char *)b + 4 * bsz, _MM_HINT_T0);
-            _mm_prefetch((const char *)b + 4 * bsz + 64, _MM_HINT_T0);
-            _mm_prefetch((const char *)b + 4 * bsz + 128, _MM_HINT_T0);
+            if (mr > 1) _mm_prefetch((const char *)b + 4 * bsz, _MM_HINT_T0);
+            if (mr > 1) _mm_prefetch((const char *)b + 4 * bsz + 64, _MM_HINT_T0);
+            if (mr > 1) _mm_prefetch((const char *)b + 4 * bsz + 128, _MM_HINT_T0);
             uint64_t sc64, mn64;
             ech_k4_scales_mins(b->scales, &sc64, &mn64);
             uint8_t sc[8];
@@ -169,7 +169,7 @@ T2 INLINE void q4k_tile(int NT, int64_t nb, const uint8_t *const *wr, const uint
             }
         }
     }
-    UNROLL for (int r = 0; r < MR; r++)
+    UNROLL for (int r = 0; r < mr; r++)
         UNROLL for (int t = 0; t < NT; t++)
             out[r][t] = hsum8(acc[r][t]);
 }
@@ -182,19 +182,19 @@ T2 INLINE __m256i two_scales(int v, int u)
     return _mm256_set_m128i(_mm_set1_epi16((short)u), _mm_set1_epi16((short)v));
 }
 
-T2 INLINE void q5k_tile(int NT, int64_t nb, const uint8_t *const *wr, const uint8_t *const *at, float out[MR][4])
+T2 INLINE void q5k_tile(int mr, int NT, int64_t nb, const uint8_t *const *wr, const uint8_t *const *at, float out[MR][4])
 {
     const size_t bsz = sizeof(ech_block_q5_K), asz = sizeof(ech_block_q8_K);
     const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
     __m256 acc[MR][4];
-    UNROLL for (int r = 0; r < MR; r++)
+    UNROLL for (int r = 0; r < mr; r++)
         UNROLL for (int t = 0; t < NT; t++)
             acc[r][t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        UNROLL for (int r = 0; r < MR; r++) {
+        UNROLL for (int r = 0; r < mr; r++) {
             const ech_block_q5_K *b = (const ech_block_q5_K *)(const void *)(wr[r] + i * bsz);
             UNROLL for (int k = 0; k < 3; k++)
-                _mm_prefetch((const char *)b + 4 * bsz + 64 * k, _MM_HINT_T0);
+                if (mr > 1) _mm_prefetch((const char *)b + 4 * bsz + 64 * k, _MM_HINT_T0);
             uint64_t sc64, mn64;
             ech_k4_scales_mins(b->scales, &sc64, &mn64);
             uint8_t sc[8];
@@ -228,7 +228,7 @@ T2 INLINE void q5k_tile(int NT, int64_t nb, const uint8_t *const *wr, const uint
             }
         }
     }
-    UNROLL for (int r = 0; r < MR; r++)
+    UNROLL for (int r = 0; r < mr; r++)
         UNROLL for (int t = 0; t < NT; t++)
             out[r][t] = hsum8(acc[r][t]);
 }
@@ -237,20 +237,20 @@ T2 INLINE void q5k_tile(int NT, int64_t nb, const uint8_t *const *wr, const uint
  * bytes; element 128c + 32j + l is field j of byte 32c + l, and its
  * sub-block of 16 is 8c + 2j + l/16.  Q3_K's quants are biased to 0..7 for
  * vpmaddubsw; the -4 comes back as -4 * sum(scale * bsum). */
-T2 INLINE void q23k_tile(int q3, int NT, int64_t nb, const uint8_t *const *wr, const uint8_t *const *at,
+T2 INLINE void q23k_tile(int q3, int mr, int NT, int64_t nb, const uint8_t *const *wr, const uint8_t *const *at,
                          float out[MR][4])
 {
     const size_t bsz = q3 ? sizeof(ech_block_q3_K) : sizeof(ech_block_q2_K), asz = sizeof(ech_block_q8_K);
     const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
     __m256 acc[MR][4];
-    UNROLL for (int r = 0; r < MR; r++)
+    UNROLL for (int r = 0; r < mr; r++)
         UNROLL for (int t = 0; t < NT; t++)
             acc[r][t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        UNROLL for (int r = 0; r < MR; r++) {
+        UNROLL for (int r = 0; r < mr; r++) {
             const uint8_t *b = wr[r] + i * bsz;
             UNROLL for (int k = 0; k < 2; k++)
-                _mm_prefetch((const char *)b + 4 * bsz + 64 * k, _MM_HINT_T0);
+                if (mr > 1) _mm_prefetch((const char *)b + 4 * bsz + 64 * k, _MM_HINT_T0);
             const uint8_t *qs = q3 ? ((const ech_block_q3_K *)(const void *)b)->qs : ((const ech_block_q2_K *)(const void *)b)->qs;
             int8_t sc[16];
             __m256i mn16; /* Q2_K: mins; Q3_K: the scales, for the -4 correction */
@@ -298,26 +298,26 @@ T2 INLINE void q23k_tile(int q3, int NT, int64_t nb, const uint8_t *const *wr, c
             }
         }
     }
-    UNROLL for (int r = 0; r < MR; r++)
+    UNROLL for (int r = 0; r < mr; r++)
         UNROLL for (int t = 0; t < NT; t++)
             out[r][t] = hsum8(acc[r][t]);
 }
 
 /* ---- Q6_K x Q8_K ----------------------------------------------------------- */
 
-T2 INLINE void q6k_tile(int NT, int64_t nb, const uint8_t *const *wr, const uint8_t *const *at, float out[MR][4])
+T2 INLINE void q6k_tile(int mr, int NT, int64_t nb, const uint8_t *const *wr, const uint8_t *const *at, float out[MR][4])
 {
     const size_t bsz = sizeof(ech_block_q6_K), asz = sizeof(ech_block_q8_K);
     const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
     __m256 acc[MR][4];
-    UNROLL for (int r = 0; r < MR; r++)
+    UNROLL for (int r = 0; r < mr; r++)
         UNROLL for (int t = 0; t < NT; t++)
             acc[r][t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        UNROLL for (int r = 0; r < MR; r++) {
+        UNROLL for (int r = 0; r < mr; r++) {
             const ech_block_q6_K *b = (const ech_block_q6_K *)(const void *)(wr[r] + i * bsz);
             UNROLL for (int k = 0; k < 4; k++)
-                _mm_prefetch((const char *)b + 4 * bsz + 64 * k, _MM_HINT_T0);
+                if (mr > 1) _mm_prefetch((const char *)b + 4 * bsz + 64 * k, _MM_HINT_T0);
             /* z[j]: quants 0..63 of elements 32j..32j+31; sv[j]: their two scales */
             __m256i z[8], sv[8];
             UNROLL for (int c = 0; c < 2; c++) {
@@ -350,7 +350,7 @@ T2 INLINE void q6k_tile(int NT, int64_t nb, const uint8_t *const *wr, const uint
             }
         }
     }
-    UNROLL for (int r = 0; r < MR; r++)
+    UNROLL for (int r = 0; r < mr; r++)
         UNROLL for (int t = 0; t < NT; t++)
             out[r][t] = hsum8(acc[r][t]);
 }
@@ -369,12 +369,12 @@ T2 INLINE __m256 load8(int kind, const uint8_t *p)
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
 }
 
-T2 INLINE void float_tile(int kind, int NT, int64_t n, const uint8_t *const *wr, const uint8_t *const *at,
+T2 INLINE void float_tile(int kind, int mr, int NT, int64_t n, const uint8_t *const *wr, const uint8_t *const *at,
                           float out[MR][4])
 {
     const int es = kind == K_F32 ? 4 : 2;
     __m256 acc[MR][4];
-    UNROLL for (int r = 0; r < MR; r++)
+    UNROLL for (int r = 0; r < mr; r++)
         UNROLL for (int t = 0; t < NT; t++)
             acc[r][t] = _mm256_setzero_ps();
     int64_t i = 0;
@@ -382,7 +382,7 @@ T2 INLINE void float_tile(int kind, int NT, int64_t n, const uint8_t *const *wr,
         __m256 a[4];
         UNROLL for (int t = 0; t < NT; t++)
             a[t] = _mm256_loadu_ps((const float *)(const void *)at[t] + i);
-        UNROLL for (int r = 0; r < MR; r++) {
+        UNROLL for (int r = 0; r < mr; r++) {
             if ((i & 31) == 0)
                 _mm_prefetch((const char *)(wr[r] + (i + 256) * es), _MM_HINT_T0);
             const __m256 w = load8(kind, wr[r] + i * es);
@@ -390,7 +390,7 @@ T2 INLINE void float_tile(int kind, int NT, int64_t n, const uint8_t *const *wr,
                 acc[r][t] = _mm256_fmadd_ps(w, a[t], acc[r][t]);
         }
     }
-    UNROLL for (int r = 0; r < MR; r++)
+    UNROLL for (int r = 0; r < mr; r++)
         UNROLL for (int t = 0; t < NT; t++) {
             float s = hsum8(acc[r][t]);
             for (int64_t j = i; j < n; j++) {
@@ -547,30 +547,45 @@ T2 static void from_float_f16(const float *src, void *dst, int64_t n)
             at[t] = (const uint8_t *)a + (t < nt ? (size_t)t * as : 0);                                     \
         float out[MR][4];                                                                                   \
         switch (nt) {                                                                                       \
-        case 1: CALL(1); break;                                                                             \
-        case 2: CALL(2); break;                                                                             \
-        case 3: CALL(3); break;                                                                             \
-        default: CALL(4); break;                                                                            \
+        case 1: CALL(MR, 1); break;                                                                             \
+        case 2: CALL(MR, 2); break;                                                                             \
+        case 3: CALL(MR, 3); break;                                                                             \
+        default: CALL(MR, 4); break;                                                                            \
         }                                                                                                   \
         for (int t = 0; t < nt; t++)                                                                        \
             for (int r = 0; r < nr; r++)                                                                    \
                 y[(size_t)t * ys + (size_t)r] = out[r][t];                                                  \
     }
 
-#define CALL_Q4_0(NT) q32_tile(K_Q4_0, NT, n / 32, wr, at, out)
-#define CALL_Q8_0(NT) q32_tile(K_Q8_0, NT, n / 32, wr, at, out)
-#define CALL_IQ4_NL(NT) q32_tile(K_IQ4_NL, NT, n / 32, wr, at, out)
-#define CALL_Q4_1(NT) q32_tile(K_Q4_1, NT, n / 32, wr, at, out)
-#define CALL_Q5_0(NT) q32_tile(K_Q5_0, NT, n / 32, wr, at, out)
-#define CALL_Q5_1(NT) q32_tile(K_Q5_1, NT, n / 32, wr, at, out)
-#define CALL_Q4_K(NT) q4k_tile(NT, n / 256, wr, at, out)
-#define CALL_Q6_K(NT) q6k_tile(NT, n / 256, wr, at, out)
-#define CALL_Q5_K(NT) q5k_tile(NT, n / 256, wr, at, out)
-#define CALL_Q2_K(NT) q23k_tile(0, NT, n / 256, wr, at, out)
-#define CALL_Q3_K(NT) q23k_tile(1, NT, n / 256, wr, at, out)
-#define CALL_F32(NT) float_tile(K_F32, NT, n, wr, at, out)
-#define CALL_F16(NT) float_tile(K_F16, NT, n, wr, at, out)
-#define CALL_BF16(NT) float_tile(K_BF16, NT, n, wr, at, out)
+#define CALL_Q4_0(MRr, NT) q32_tile(K_Q4_0, MRr, NT, n / 32, wr, at, out)
+#define CALL_Q8_0(MRr, NT) q32_tile(K_Q8_0, MRr, NT, n / 32, wr, at, out)
+#define CALL_IQ4_NL(MRr, NT) q32_tile(K_IQ4_NL, MRr, NT, n / 32, wr, at, out)
+#define CALL_Q4_1(MRr, NT) q32_tile(K_Q4_1, MRr, NT, n / 32, wr, at, out)
+#define CALL_Q5_0(MRr, NT) q32_tile(K_Q5_0, MRr, NT, n / 32, wr, at, out)
+#define CALL_Q5_1(MRr, NT) q32_tile(K_Q5_1, MRr, NT, n / 32, wr, at, out)
+#define CALL_Q4_K(MRr, NT) q4k_tile(MRr, NT, n / 256, wr, at, out)
+#define CALL_Q6_K(MRr, NT) q6k_tile(MRr, NT, n / 256, wr, at, out)
+#define CALL_Q5_K(MRr, NT) q5k_tile(MRr, NT, n / 256, wr, at, out)
+#define CALL_Q2_K(MRr, NT) q23k_tile(0, MRr, NT, n / 256, wr, at, out)
+#define CALL_Q3_K(MRr, NT) q23k_tile(1, MRr, NT, n / 256, wr, at, out)
+#define CALL_F32(MRr, NT) float_tile(K_F32, MRr, NT, n, wr, at, out)
+#define CALL_F16(MRr, NT) float_tile(K_F16, MRr, NT, n, wr, at, out)
+#define CALL_BF16(MRr, NT) float_tile(K_BF16, MRr, NT, n, wr, at, out)
+
+/* Decode: one row at a time, rows in address order (one linear stream,
+ * which the hardware prefetcher follows best). */
+#define GEMV_ENTRY(name, CALL)                                                                              \
+    T2 static void name(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *y)            \
+    {                                                                                                       \
+        const uint8_t *at[4] = {a, a, a, a};                                                                \
+        for (int64_t r = 0; r < nr; r++) {                                                                  \
+            const uint8_t *wr[MR];                                                                          \
+            wr[0] = wr[1] = wr[2] = wr[3] = (const uint8_t *)w + (size_t)r * ws;                            \
+            float out[MR][4];                                                                               \
+            CALL(1, 1);                                                                                     \
+            y[r] = out[0][0];                                                                               \
+        }                                                                                                   \
+    }
 
 GEMM_ENTRY(gemm_q4_0, CALL_Q4_0)
 GEMM_ENTRY(gemm_q8_0, CALL_Q8_0)
@@ -586,6 +601,21 @@ GEMM_ENTRY(gemm_q3_K, CALL_Q3_K)
 GEMM_ENTRY(gemm_f32, CALL_F32)
 GEMM_ENTRY(gemm_f16, CALL_F16)
 GEMM_ENTRY(gemm_bf16, CALL_BF16)
+
+GEMV_ENTRY(gemv_q4_0, CALL_Q4_0)
+GEMV_ENTRY(gemv_q8_0, CALL_Q8_0)
+GEMV_ENTRY(gemv_iq4_nl, CALL_IQ4_NL)
+GEMV_ENTRY(gemv_q4_1, CALL_Q4_1)
+GEMV_ENTRY(gemv_q5_0, CALL_Q5_0)
+GEMV_ENTRY(gemv_q5_1, CALL_Q5_1)
+GEMV_ENTRY(gemv_q4_K, CALL_Q4_K)
+GEMV_ENTRY(gemv_q6_K, CALL_Q6_K)
+GEMV_ENTRY(gemv_q5_K, CALL_Q5_K)
+GEMV_ENTRY(gemv_q2_K, CALL_Q2_K)
+GEMV_ENTRY(gemv_q3_K, CALL_Q3_K)
+GEMV_ENTRY(gemv_f32, CALL_F32)
+GEMV_ENTRY(gemv_f16, CALL_F16)
+GEMV_ENTRY(gemv_bf16, CALL_BF16)
 
 static size_t pack_size_f32(int64_t n)
 {
@@ -651,10 +681,25 @@ FLOAT_DOT(dot_bf16, gemm_bf16, pack_bf16)
 
 void ech_avx2_fill(ech_type_kernels *k, ech_kset *g)
 {
+#define gemv_Q4_0 gemv_q4_0
+#define gemv_Q8_0 gemv_q8_0
+#define gemv_IQ4_NL gemv_iq4_nl
+#define gemv_Q4_1 gemv_q4_1
+#define gemv_Q5_0 gemv_q5_0
+#define gemv_Q5_1 gemv_q5_1
+#define gemv_Q4_K gemv_q4_K
+#define gemv_Q6_K gemv_q6_K
+#define gemv_Q5_K gemv_q5_K
+#define gemv_Q2_K gemv_q2_K
+#define gemv_Q3_K gemv_q3_K
+#define gemv_F32 gemv_f32
+#define gemv_F16 gemv_f16
+#define gemv_BF16 gemv_bf16
 #define SET(T, dot, gm, ps, pk)                                                                    \
     do {                                                                                           \
         k[ECH_TYPE_##T].vec_dot = dot;                                                             \
-        g[ECH_TYPE_##T] = (ech_kset){.gemm = gm, .mr = MR, .nt = 4, .pack_size = ps, .pack = pk}; \
+        g[ECH_TYPE_##T] = (ech_kset){.gemm = gm, .mr = MR, .nt = 4, .pack_size = ps, .pack = pk, \
+                                     .gemv = gemv_##T, .gemv_pack_size = ps, .gemv_pack = pk};   \
     } while (0)
     k[ECH_TYPE_Q8_0].from_float = from_float_q8_0;
     k[ECH_TYPE_Q8_1].from_float = from_float_q8_1;

@@ -588,6 +588,29 @@ T512 static void pack_bf16(const void *src, void *dst, int64_t n)
     ech_ref_to_float_bf16(p + 2 * i, f + i, n - i);
 }
 
+/* F16 decode: four independent chains (the FMA latency), 64 weights per
+ * step, and a masked tail, so every row is one pass over its bytes. */
+T512 static void gemv_f16_rows(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *y)
+{
+    const float *x = a;
+    for (int64_t r = 0; r < nr; r++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * ws;
+        __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+        int64_t i = 0;
+        for (; i + 64 <= n; i += 64)
+            UNROLL for (int k = 0; k < 4; k++)
+                acc[k] = _mm512_fmadd_ps(
+                    _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(row + 2 * (i + 16 * k)))),
+                    _mm512_loadu_ps(x + i + 16 * k), acc[k]);
+        for (; i < n; i += 16) {
+            const __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+            acc[0] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, row + 2 * i)),
+                                     _mm512_maskz_loadu_ps(m, x + i), acc[0]);
+        }
+        y[r] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+    }
+}
+
 /* vec_dot = a 1 x 1 tile; for the float types the activation is converted here */
 #define VEC_DOT(name, gemm)                                                          \
     static void name(int64_t n, float *s, const void *w, const void *a)            \
@@ -644,6 +667,7 @@ void ech_avx512_fill(ech_type_kernels *k, ech_kset *g)
     SET(Q5_K, dot_q5_K, gemm_q5_K, NULL, NULL);
     SET(Q6_K, dot_q6_K, gemm_q6_K, NULL, NULL);
     SET(F32, dot_f32, gemm_f32, NULL, NULL);
+    g[ECH_TYPE_F16].gemv = gemv_f16_rows;
     g[ECH_TYPE_Q4_0].gemv = gemv_q4_0_oct;
     g[ECH_TYPE_IQ4_NL].gemv = gemv_iq4_nl_oct;
     g[ECH_TYPE_Q4_0].gemv_pack_size = g[ECH_TYPE_IQ4_NL].gemv_pack_size = pack_size_oct;

@@ -24,6 +24,7 @@
 
 #define ALIGN 64
 #define ROWS_PER_BLOCK 16   /* prompt processing: rows kept hot while all tokens pass */
+#define TOK_BLOCK 64        /* prompt processing with the tile kernels: tokens per pass */
 #define LANES_MIN 8         /* tokens from which the lanes kernels beat the tiles */
 
 static size_t align_up(size_t n)
@@ -186,9 +187,14 @@ static void mm_work(const mm_ctx *c, int64_t me, int64_t nth, int team)
          * while every token passes */
         const int64_t step = c->n_tok > 1 ? ROWS_PER_BLOCK : c->g && c->g->gemm ? c->g->mr : 1;
         const int64_t n_tiles = (c->rows + step - 1) / step;
-        for (int64_t i = n_tiles * me / nth; i < n_tiles * (me + 1) / nth; i++) {
-            int64_t r0 = i * step, r1 = r0 + step < c->rows ? r0 + step : c->rows;
-            tile(c, r0, r1, 0, c->n_tok);
+        /* tokens in chunks whose activations stay in L2 while the row blocks pass */
+        const int64_t tb = TOK_BLOCK;
+        for (int64_t t0 = 0; t0 < c->n_tok; t0 += tb) {
+            const int64_t t1 = c->n_tok - t0 < tb ? c->n_tok : t0 + tb;
+            for (int64_t i = n_tiles * me / nth; i < n_tiles * (me + 1) / nth; i++) {
+                int64_t r0 = i * step, r1 = r0 + step < c->rows ? r0 + step : c->rows;
+                tile(c, r0, r1, t0, t1);
+            }
         }
     }
     team_barrier(team);
