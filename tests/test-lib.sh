@@ -75,6 +75,7 @@ have_python() { command -v "$PYTHON3" >/dev/null 2>&1; }
 
 # test_done: print the plan; a passing test leaves no scratch behind
 test_done() {
+	serve_stop_all
 	say "1..$test_count"
 	if [ "$test_failed" -eq 0 ]; then
 		cd "$ECH_BUILD" && rm -rf "$TEST_DIR"
@@ -82,3 +83,36 @@ test_done() {
 	fi
 	return 1
 }
+
+# ---- ech-serve helpers ------------------------------------------------------
+# serve_start NAME ARGS...: start `ech-serve --port 0 ARGS...` in the
+# background (stderr in NAME.log), wait until /health answers, and set
+# SERVE_PORT and SERVE_URL.  Every server started is killed by serve_stop_all,
+# which also runs at exit.  Call it at the top level of a test file, not
+# inside test_expect_success (whose body runs in a subshell).
+SERVE_PIDS=
+serve_stop_all() {
+	for p in $SERVE_PIDS; do kill "$p" 2>/dev/null; done
+	for p in $SERVE_PIDS; do wait "$p" 2>/dev/null; done
+	SERVE_PIDS=
+}
+trap 'serve_stop_all' EXIT
+trap 'serve_stop_all; exit 1' INT TERM
+serve_start() {
+	name=$1; shift
+	ech-serve --port 0 "$@" 2>"$TEST_DIR/$name.log" &
+	SERVE_PID=$!
+	SERVE_PIDS="$SERVE_PIDS $SERVE_PID"
+	SERVE_PORT=
+	i=0
+	while [ $i -lt 300 ]; do
+		SERVE_PORT=$(sed -n 's/.*listening on http:\/\/[^ ]*:\([0-9][0-9]*\).*/\1/p' "$TEST_DIR/$name.log")
+		[ -n "$SERVE_PORT" ] && curl -s -o /dev/null "http://127.0.0.1:$SERVE_PORT/health" && break
+		kill -0 "$SERVE_PID" 2>/dev/null || { cat "$TEST_DIR/$name.log" >&2; return 1; }
+		sleep 0.1
+		i=$((i + 1))
+	done
+	[ -n "$SERVE_PORT" ] || return 1
+	SERVE_URL="http://127.0.0.1:$SERVE_PORT"
+}
+have_curl() { command -v curl >/dev/null 2>&1; }
