@@ -228,72 +228,108 @@ static void pack_oct(const void *src, void *dst, int64_t n)
     memcpy(o + ng, a + 8 * ng, (size_t)(nb % 8) * sizeof(ech_block_q8_0));
 }
 
-/* acc += the 8 blocks at blk (144 bytes) . o, per block in oct_order */
-T512 INLINE __m256 q4_oct(int kind, const uint8_t *blk, const q8_oct *o, __m256 acc)
+/* acc[t] += the 8 blocks at blk (144 bytes) . o[t], per block in oct_order,
+ * for NT tokens: the weights are unpacked once for all of them */
+T512 INLINE void q4_oct(int kind, int NT, const uint8_t *blk, const q8_oct *const *o, __m256 *acc)
 {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const __m256i tab = _mm256_broadcastsi128_si256(
         _mm_setr_epi8((char)1, 24, 45, 63, 79, 93, 106, 118, (char)129, (char)141, (char)153, (char)166,
                       (char)181, (char)197, (char)217, (char)241));
-    __m256i s[4];
+    __m256i lo[4], hi[4];
     UNROLL for (int p = 0; p < 4; p++) {
         const uint8_t *q = blk + 36 * p + 2; /* the quants of blocks 2p and 2p+1 */
         const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)q)),
                                                   _mm_loadu_si128((const __m128i *)(const void *)(q + 18)), 1);
-        __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        lo[p] = _mm256_and_si256(v, m4);
+        hi[p] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
         if (kind == K_IQ4_NL) { /* table + 128: unsigned for vpdpbusd */
-            lo = _mm256_shuffle_epi8(tab, lo);
-            hi = _mm256_shuffle_epi8(tab, hi);
+            lo[p] = _mm256_shuffle_epi8(tab, lo[p]);
+            hi[p] = _mm256_shuffle_epi8(tab, hi[p]);
         }
-        s[p] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), lo, _mm256_load_si256((const __m256i *)(const void *)o->lo[p]));
-        s[p] = _mm256_dpbusd_epi32(s[p], hi, _mm256_load_si256((const __m256i *)(const void *)o->hi[p]));
     }
-    __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
-    /* the quants' offset (8, or 128 for the shifted table) times sum(a) */
-    h = _mm256_sub_epi32(h, _mm256_slli_epi32(_mm256_load_si256((const __m256i *)(const void *)o->sum),
-                                              kind == K_Q4_0 ? 3 : 7));
     /* the weight scales (bytes 18b, 18b + 1) in oct_order */
     const __m512i didx = _mm512_castsi128_si512(_mm_setr_epi8(0, 1, 36, 37, 72, 73, 108, 109, 18, 19, 54, 55, 90, 91, 126, 127));
-    const __m128i dw = _mm512_castsi512_si128(_mm512_permutex2var_epi8(_mm512_loadu_si512(blk), didx, _mm512_loadu_si512(blk + 64)));
-    const __m256 sc = _mm256_mul_ps(_mm256_cvtph_ps(dw), _mm256_load_ps(o->d));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(h), sc, acc);
+    const __m256 dw = _mm256_cvtph_ps(
+        _mm512_castsi512_si128(_mm512_permutex2var_epi8(_mm512_loadu_si512(blk), didx, _mm512_loadu_si512(blk + 64))));
+    UNROLL for (int t = 0; t < NT; t++) {
+        __m256i s[4];
+        UNROLL for (int p = 0; p < 4; p++) {
+            s[p] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), lo[p],
+                                       _mm256_load_si256((const __m256i *)(const void *)o[t]->lo[p]));
+            s[p] = _mm256_dpbusd_epi32(s[p], hi[p], _mm256_load_si256((const __m256i *)(const void *)o[t]->hi[p]));
+        }
+        __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
+        /* the quants' offset (8, or 128 for the shifted table) times sum(a) */
+        h = _mm256_sub_epi32(h, _mm256_slli_epi32(_mm256_load_si256((const __m256i *)(const void *)o[t]->sum),
+                                                  kind == K_Q4_0 ? 3 : 7));
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(h), _mm256_mul_ps(dw, _mm256_load_ps(o[t]->d)), acc[t]);
+    }
 }
 
-T512 INLINE void q4_gemv(int kind, int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *y)
+T512 INLINE void q4_gemv(int kind, int NT, int64_t n, const void *w, size_t ws, int64_t nr, const void *a,
+                         size_t as, float *y, size_t ys)
 {
     const int64_t nb = n / 32, ng = nb / 8;
-    const q8_oct *o = a;
-    const void *tail_a = o + ng;
+    const q8_oct *o0[8];
+    UNROLL for (int t = 0; t < NT; t++)
+        o0[t] = (const q8_oct *)(const void *)((const uint8_t *)a + (size_t)t * as);
     for (int64_t r = 0; r < nr; r++) {
         const uint8_t *row = (const uint8_t *)w + (size_t)r * ws;
-        __m256 acc = _mm256_setzero_ps();
+        __m256 acc[8];
+        UNROLL for (int t = 0; t < NT; t++)
+            acc[t] = _mm256_setzero_ps();
         for (int64_t g = 0; g < ng; g++) {
-            acc = q4_oct(kind, row + 144 * g, o + g, acc);
+            const q8_oct *o[8];
+            UNROLL for (int t = 0; t < NT; t++)
+                o[t] = o0[t] + g;
+            q4_oct(kind, NT, row + 144 * g, o, acc);
         }
-        __m128 x = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-        x = _mm_add_ps(x, _mm_movehl_ps(x, x));
-        float sum = _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)));
-        if (nb > 8 * ng) {
-            float tail;
-            if (kind == K_Q4_0)
-                ech_ref_vec_dot_q4_0((nb - 8 * ng) * 32, &tail, row + 144 * ng, tail_a);
-            else
-                ech_ref_vec_dot_iq4_nl((nb - 8 * ng) * 32, &tail, row + 144 * ng, tail_a);
-            sum += tail;
+        UNROLL for (int t = 0; t < NT; t++) {
+            __m128 x = _mm_add_ps(_mm256_castps256_ps128(acc[t]), _mm256_extractf128_ps(acc[t], 1));
+            x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+            float sum = _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)));
+            if (nb > 8 * ng) {
+                float tail;
+                const void *ta = o0[t] + ng;
+                if (kind == K_Q4_0)
+                    ech_ref_vec_dot_q4_0((nb - 8 * ng) * 32, &tail, row + 144 * ng, ta);
+                else
+                    ech_ref_vec_dot_iq4_nl((nb - 8 * ng) * 32, &tail, row + 144 * ng, ta);
+                sum += tail;
+            }
+            y[(size_t)t * ys + (size_t)r] = sum;
         }
-        y[r] = sum;
     }
 }
 
 T512 static void gemv_q4_0_oct(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *y)
 {
-    q4_gemv(K_Q4_0, n, w, ws, nr, a, y);
+    q4_gemv(K_Q4_0, 1, n, w, ws, nr, a, 0, y, 0);
 }
 
 T512 static void gemv_iq4_nl_oct(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *y)
 {
-    q4_gemv(K_IQ4_NL, n, w, ws, nr, a, y);
+    q4_gemv(K_IQ4_NL, 1, n, w, ws, nr, a, 0, y, 0);
 }
+
+#define GEMVN_Q4(name, kind)                                                                                   \
+    T512 static void name(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, size_t as, int nt,   \
+                          float *y, size_t ys)                                                                 \
+    {                                                                                                          \
+        switch (nt) {                                                                                          \
+        case 1: q4_gemv(kind, 1, n, w, ws, nr, a, as, y, ys); break;                                           \
+        case 2: q4_gemv(kind, 2, n, w, ws, nr, a, as, y, ys); break;                                           \
+        case 3: q4_gemv(kind, 3, n, w, ws, nr, a, as, y, ys); break;                                           \
+        case 4: q4_gemv(kind, 4, n, w, ws, nr, a, as, y, ys); break;                                           \
+        case 5: q4_gemv(kind, 5, n, w, ws, nr, a, as, y, ys); break;                                           \
+        case 6: q4_gemv(kind, 6, n, w, ws, nr, a, as, y, ys); break;                                           \
+        case 7: q4_gemv(kind, 7, n, w, ws, nr, a, as, y, ys); break;                                           \
+        default: q4_gemv(kind, 8, n, w, ws, nr, a, as, y, ys); break;                                          \
+        }                                                                                                      \
+    }
+GEMVN_Q4(gemvn_q4_0, K_Q4_0)
+GEMVN_Q4(gemvn_iq4_nl, K_IQ4_NL)
 
 /* ---- Q4_K x Q8_K ------------------------------------------------------------ */
 
@@ -669,6 +705,8 @@ void ech_avx512_fill(ech_type_kernels *k, ech_kset *g)
     SET(F32, dot_f32, gemm_f32, NULL, NULL);
     g[ECH_TYPE_F16].gemv = gemv_f16_rows;
     g[ECH_TYPE_Q4_0].gemv = gemv_q4_0_oct;
+    g[ECH_TYPE_Q4_0].gemv_n = gemvn_q4_0;
+    g[ECH_TYPE_IQ4_NL].gemv_n = gemvn_iq4_nl;
     g[ECH_TYPE_IQ4_NL].gemv = gemv_iq4_nl_oct;
     g[ECH_TYPE_Q4_0].gemv_pack_size = g[ECH_TYPE_IQ4_NL].gemv_pack_size = pack_size_oct;
     g[ECH_TYPE_Q4_0].gemv_pack = g[ECH_TYPE_IQ4_NL].gemv_pack = pack_oct;

@@ -38,6 +38,12 @@ typedef struct ech_lanes {
                  size_t ys);
 } ech_lanes;
 
+/* The same for nt <= ECH_GEMVN_MAX tokens at once (a decode step of a few sequences):
+ * y[t * ys + r]; token t's activation row (gemv_pack layout) at a + t * as. */
+typedef void (*ech_gemvn_fn)(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, size_t as, int nt,
+                             float *y, size_t ys);
+#define ECH_GEMVN_MAX 8
+
 typedef struct ech_kset {
     ech_gemm_fn gemm;                    /* NULL: matmul loops over vec_dot */
     int mr, nt;                          /* largest tile gemm accepts */
@@ -46,6 +52,7 @@ typedef struct ech_kset {
     ech_gemv_fn gemv;                    /* NULL: decode uses gemm tiles */
     size_t (*gemv_pack_size)(int64_t n); /* NULL: gemv reads dot-type rows */
     void (*gemv_pack)(const void *dot_row, void *out, int64_t n);
+    ech_gemvn_fn gemv_n;                 /* NULL: a few tokens take the gemm */
     ech_lanes lanes;                     /* gemm NULL: none */
 } ech_kset;
 

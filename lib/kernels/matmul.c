@@ -25,7 +25,8 @@
 #define ALIGN 64
 #define ROWS_PER_BLOCK 16   /* prompt processing: rows kept hot while all tokens pass */
 #define TOK_BLOCK 64        /* prompt processing with the tile kernels: tokens per pass */
-#define LANES_MIN 8         /* tokens from which the lanes kernels beat the tiles */
+#define LANES_MIN 8         /* tokens from which the lanes kernels beat the tiles
+                               (types with a multi-token gemv use it up to ECH_GEMVN_MAX) */
 
 static size_t align_up(size_t n)
 {
@@ -51,8 +52,9 @@ static size_t scratch_at(const ech_type_kernels *k, const ech_kset *g, int64_t c
     size_t p = 0;
     if (g && g->pack)
         p = align_up(g->pack_size(cols)) * (size_t)n_tok;
-    if (g && g->gemv_pack && align_up(g->gemv_pack_size(cols)) > p)
-        p = align_up(g->gemv_pack_size(cols));
+    const int64_t nv = n_tok < ECH_GEMVN_MAX ? n_tok : ECH_GEMVN_MAX;
+    if (g && g->gemv_pack && align_up(g->gemv_pack_size(cols)) * (size_t)nv > p)
+        p = align_up(g->gemv_pack_size(cols)) * (size_t)nv;
     return s + p + ALIGN;   /* room to align the caller's pointer */
 }
 
@@ -191,8 +193,11 @@ static void mm_work(const mm_ctx *c, int64_t me, int64_t nth, int team)
         lanes_work(c, me, nth, team);
     } else if (c->gemv) {
         const int64_t r0 = c->rows * me / nth, r1 = c->rows * (me + 1) / nth;
-        if (r1 > r0)
+        if (r1 > r0 && c->n_tok == 1)
             c->g->gemv(c->cols, c->W + (size_t)r0 * c->wrow, c->wrow, r1 - r0, c->act, c->y + r0);
+        else if (r1 > r0)
+            c->g->gemv_n(c->cols, c->W + (size_t)r0 * c->wrow, c->wrow, r1 - r0, c->act, c->arow, (int)c->n_tok,
+                         c->y + r0, (size_t)c->rows);
     } else {
         /* decode: tiles of the gemm's height; prompt: blocks of rows kept hot
          * while every token passes */
@@ -222,7 +227,8 @@ static int mm_setup(mm_ctx *c_, const void *W, ech_type wt, int64_t rows, int64_
                 .k = k, .g = ech_kset_for(wt)};
     if (c.g && !c.g->gemm)
         c.g = NULL;
-    c.gemv = c.g && c.g->gemv && n_tok == 1;
+    /* one token, or a few with a multi-token gemv: the decode kernels */
+    c.gemv = c.g && c.g->gemv && (n_tok == 1 || (c.g->gemv_n && n_tok <= ECH_GEMVN_MAX));
     if (c.g)
         c.pack = c.gemv ? c.g->gemv_pack : c.g->pack;
     uint8_t *s = (uint8_t *)(((uintptr_t)scratch + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1));
@@ -236,7 +242,7 @@ static int mm_setup(mm_ctx *c_, const void *W, ech_type wt, int64_t rows, int64_
         c.act = (const uint8_t *)x;
         c.arow = (size_t)cols * sizeof(float);
     }
-    if (c.g && c.g->lanes.gemm && n_tok >= LANES_MIN && c.dot) {
+    if (!c.gemv && c.g && c.g->lanes.gemm && n_tok >= LANES_MIN && c.dot) {
         c.lanes = &c.g->lanes;
         c.tiles = s;
         c.tsize = align_up(c.lanes->tile_size(cols));

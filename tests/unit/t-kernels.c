@@ -571,14 +571,14 @@ static void test_simd_dots(void)
 static void test_matmul(void)
 {
     ech_isa best = ech_isa_detect();
-    static const int64_t toks[] = {1, 3, 17, 40}; /* 17, 40: lanes kernels, partial last tile */
+    static const int64_t toks[] = {1, 3, 6, 17, 40}; /* 3, 6: multi-token gemv; 17, 40: lanes kernels, partial last tile */
     static const int64_t rowsv[] = {1, 5, 37};
     for (size_t ti = 0; ti < N_WEIGHT_TYPES; ti++) {
         ech_type t = weight_types[ti];
         int64_t cols = block_size(t) == 1 ? 80 : block_size(t) * (block_size(t) == 32 ? 9 : 3);
         int fails = 0, nondet = 0, runs = 0;
         for (size_t ri = 0; ri < 3; ri++)
-            for (size_t tk = 0; tk < 4; tk++) {
+            for (size_t tk = 0; tk < 5; tk++) {
                 int64_t rows = rowsv[ri], n_tok = toks[tk];
                 size_t wrow = nbytes(t, cols);
                 uint8_t *W = malloc(wrow * rows);
@@ -624,7 +624,7 @@ static void test_matmul(void)
                 free(y1);
                 free(y2);
             }
-        ok(fails == 0, "%s matmul = reference (rows 1/5/37 x tokens 1/3/17/40, %d level runs)", ech_type_name(t), runs);
+        ok(fails == 0, "%s matmul = reference (rows 1/5/37 x tokens 1/3/6/17/40, %d level runs)", ech_type_name(t), runs);
         ok(nondet == 0, "%s matmul: 1 and 2 threads give identical results", ech_type_name(t));
     }
     ech_kernels_use(best);
