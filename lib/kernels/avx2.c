@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "kernels/dispatch.h"
+#include "kernels/entry.h"
 #include "kernels/quants.h"
 #include "kernels/ref.h"
 
@@ -536,26 +537,7 @@ T2 static void from_float_f16(const float *src, void *dst, int64_t n)
     ech_ref_from_float_f16(src + i, p + 2 * i, n - i);
 }
 
-#define GEMM_ENTRY(name, CALL)                                                                              \
-    T2 static void name(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nt,      \
-                        float *y, size_t ys)                                                                \
-    {                                                                                                       \
-        const uint8_t *wr[MR], *at[4];                                                                      \
-        UNROLL for (int r = 0; r < MR; r++)                                                                        \
-            wr[r] = (const uint8_t *)w + (r < nr ? (size_t)r * ws : 0);                                     \
-        for (int t = 0; t < 4; t++)                                                                         \
-            at[t] = (const uint8_t *)a + (t < nt ? (size_t)t * as : 0);                                     \
-        float out[MR][4];                                                                                   \
-        switch (nt) {                                                                                       \
-        case 1: CALL(MR, 1); break;                                                                             \
-        case 2: CALL(MR, 2); break;                                                                             \
-        case 3: CALL(MR, 3); break;                                                                             \
-        default: CALL(MR, 4); break;                                                                            \
-        }                                                                                                   \
-        for (int t = 0; t < nt; t++)                                                                        \
-            for (int r = 0; r < nr; r++)                                                                    \
-                y[(size_t)t * ys + (size_t)r] = out[r][t];                                                  \
-    }
+#define GEMM_ENTRY(name, CALL) ECH_GEMM_ENTRY(T2, name, CALL)
 
 #define CALL_Q4_0(MRr, NT) q32_tile(K_Q4_0, MRr, NT, n / 32, wr, at, out)
 #define CALL_Q8_0(MRr, NT) q32_tile(K_Q8_0, MRr, NT, n / 32, wr, at, out)
@@ -572,20 +554,7 @@ T2 static void from_float_f16(const float *src, void *dst, int64_t n)
 #define CALL_F16(MRr, NT) float_tile(K_F16, MRr, NT, n, wr, at, out)
 #define CALL_BF16(MRr, NT) float_tile(K_BF16, MRr, NT, n, wr, at, out)
 
-/* Decode: one row at a time, rows in address order (one linear stream,
- * which the hardware prefetcher follows best). */
-#define GEMV_ENTRY(name, CALL)                                                                              \
-    T2 static void name(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *y)            \
-    {                                                                                                       \
-        const uint8_t *at[4] = {a, a, a, a};                                                                \
-        for (int64_t r = 0; r < nr; r++) {                                                                  \
-            const uint8_t *wr[MR];                                                                          \
-            wr[0] = wr[1] = wr[2] = wr[3] = (const uint8_t *)w + (size_t)r * ws;                            \
-            float out[MR][4];                                                                               \
-            CALL(1, 1);                                                                                     \
-            y[r] = out[0][0];                                                                               \
-        }                                                                                                   \
-    }
+#define GEMV_ENTRY(name, CALL) ECH_GEMV_ENTRY(T2, name, CALL)
 
 GEMM_ENTRY(gemm_q4_0, CALL_Q4_0)
 GEMM_ENTRY(gemm_q8_0, CALL_Q8_0)
@@ -681,44 +650,30 @@ FLOAT_DOT(dot_bf16, gemm_bf16, pack_bf16)
 
 void ech_avx2_fill(ech_type_kernels *k, ech_kset *g)
 {
-#define gemv_Q4_0 gemv_q4_0
-#define gemv_Q8_0 gemv_q8_0
-#define gemv_IQ4_NL gemv_iq4_nl
-#define gemv_Q4_1 gemv_q4_1
-#define gemv_Q5_0 gemv_q5_0
-#define gemv_Q5_1 gemv_q5_1
-#define gemv_Q4_K gemv_q4_K
-#define gemv_Q6_K gemv_q6_K
-#define gemv_Q5_K gemv_q5_K
-#define gemv_Q2_K gemv_q2_K
-#define gemv_Q3_K gemv_q3_K
-#define gemv_F32 gemv_f32
-#define gemv_F16 gemv_f16
-#define gemv_BF16 gemv_bf16
-#define SET(T, dot, gm, ps, pk)                                                                    \
+#define SET(T, dot, gm, gv, ps, pk)                                                                    \
     do {                                                                                           \
         k[ECH_TYPE_##T].vec_dot = dot;                                                             \
         g[ECH_TYPE_##T] = (ech_kset){.gemm = gm, .mr = MR, .nt = 4, .pack_size = ps, .pack = pk, \
-                                     .gemv = gemv_##T, .gemv_pack_size = ps, .gemv_pack = pk};   \
+                                     .gemv = gv, .gemv_pack_size = ps, .gemv_pack = pk};   \
     } while (0)
     k[ECH_TYPE_Q8_0].from_float = from_float_q8_0;
     k[ECH_TYPE_Q8_1].from_float = from_float_q8_1;
     k[ECH_TYPE_Q8_K].from_float = from_float_q8_K;
     k[ECH_TYPE_F16].from_float = from_float_f16;
     k[ECH_TYPE_BF16].from_float = from_float_bf16;
-    SET(Q4_0, dot_q4_0, gemm_q4_0, NULL, NULL);
-    SET(Q8_0, dot_q8_0, gemm_q8_0, NULL, NULL);
-    SET(IQ4_NL, dot_iq4_nl, gemm_iq4_nl, NULL, NULL);
-    SET(Q4_1, dot_q4_1, gemm_q4_1, NULL, NULL);
-    SET(Q5_0, dot_q5_0, gemm_q5_0, NULL, NULL);
-    SET(Q5_1, dot_q5_1, gemm_q5_1, NULL, NULL);
-    SET(Q4_K, dot_q4_K, gemm_q4_K, NULL, NULL);
-    SET(Q6_K, dot_q6_K, gemm_q6_K, NULL, NULL);
-    SET(Q5_K, dot_q5_K, gemm_q5_K, NULL, NULL);
-    SET(Q2_K, dot_q2_K, gemm_q2_K, NULL, NULL);
-    SET(Q3_K, dot_q3_K, gemm_q3_K, NULL, NULL);
-    SET(F32, dot_f32, gemm_f32, NULL, NULL);
-    SET(F16, dot_f16, gemm_f16, pack_size_f32, pack_f16);
-    SET(BF16, dot_bf16, gemm_bf16, pack_size_f32, pack_bf16);
+    SET(Q4_0, dot_q4_0, gemm_q4_0, gemv_q4_0, NULL, NULL);
+    SET(Q8_0, dot_q8_0, gemm_q8_0, gemv_q8_0, NULL, NULL);
+    SET(IQ4_NL, dot_iq4_nl, gemm_iq4_nl, gemv_iq4_nl, NULL, NULL);
+    SET(Q4_1, dot_q4_1, gemm_q4_1, gemv_q4_1, NULL, NULL);
+    SET(Q5_0, dot_q5_0, gemm_q5_0, gemv_q5_0, NULL, NULL);
+    SET(Q5_1, dot_q5_1, gemm_q5_1, gemv_q5_1, NULL, NULL);
+    SET(Q4_K, dot_q4_K, gemm_q4_K, gemv_q4_K, NULL, NULL);
+    SET(Q6_K, dot_q6_K, gemm_q6_K, gemv_q6_K, NULL, NULL);
+    SET(Q5_K, dot_q5_K, gemm_q5_K, gemv_q5_K, NULL, NULL);
+    SET(Q2_K, dot_q2_K, gemm_q2_K, gemv_q2_K, NULL, NULL);
+    SET(Q3_K, dot_q3_K, gemm_q3_K, gemv_q3_K, NULL, NULL);
+    SET(F32, dot_f32, gemm_f32, gemv_f32, NULL, NULL);
+    SET(F16, dot_f16, gemm_f16, gemv_f16, pack_size_f32, pack_f16);
+    SET(BF16, dot_bf16, gemm_bf16, gemv_bf16, pack_size_f32, pack_bf16);
 #undef SET
 }

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "kernels/dispatch.h"
+#include "kernels/entry.h"
 #include "kernels/quants.h"
 #include "kernels/ref.h"
 
@@ -526,26 +527,7 @@ T512 INLINE void float_tile(int kind, int mr, int NT, int64_t n, const uint8_t *
 
 /* ---- tiles -> gemm entry points ------------------------------------------------- */
 
-#define GEMM_ENTRY(name, CALL)                                                                              \
-    T512 static void name(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nt,    \
-                          float *y, size_t ys)                                                              \
-    {                                                                                                       \
-        const uint8_t *wr[MR], *at[4];                                                                      \
-        UNROLL for (int r = 0; r < MR; r++)                                                                        \
-            wr[r] = (const uint8_t *)w + (r < nr ? (size_t)r * ws : 0);                                     \
-        for (int t = 0; t < 4; t++)                                                                         \
-            at[t] = (const uint8_t *)a + (t < nt ? (size_t)t * as : 0);                                     \
-        float out[MR][4];                                                                                   \
-        switch (nt) {                                                                                       \
-        case 1: CALL(MR, 1); break;                                                                             \
-        case 2: CALL(MR, 2); break;                                                                             \
-        case 3: CALL(MR, 3); break;                                                                             \
-        default: CALL(MR, 4); break;                                                                            \
-        }                                                                                                   \
-        for (int t = 0; t < nt; t++)                                                                        \
-            for (int r = 0; r < nr; r++)                                                                    \
-                y[(size_t)t * ys + (size_t)r] = out[r][t];                                                  \
-    }
+#define GEMM_ENTRY(name, CALL) ECH_GEMM_ENTRY(T512, name, CALL)
 
 #define CALL_Q4_0(MRr, NT) q32_tile(K_Q4_0, MRr, NT, n / 32, wr, at, out)
 #define CALL_Q8_0(MRr, NT) q32_tile(K_Q8_0, MRr, NT, n / 32, wr, at, out)
@@ -557,21 +539,7 @@ T512 INLINE void float_tile(int kind, int mr, int NT, int64_t n, const uint8_t *
 #define CALL_F16(MRr, NT) float_tile(K_F16, MRr, NT, n, wr, at, out)
 #define CALL_BF16(MRr, NT) float_tile(K_BF16, MRr, NT, n, wr, at, out)
 
-/* Decode: one row at a time, rows in address order.  A single linear
- * stream is what the hardware prefetcher follows best; several interleaved
- * row streams (the gemm tiles) reach only half the bandwidth from DRAM. */
-#define GEMV_ENTRY(name, CALL)                                                                              \
-    T512 static void name(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *y)          \
-    {                                                                                                       \
-        const uint8_t *at[4] = {a, a, a, a};                                                                \
-        for (int64_t r = 0; r < nr; r++) {                                                                  \
-            const uint8_t *wr[MR];                                                                          \
-            wr[0] = wr[1] = wr[2] = wr[3] = (const uint8_t *)w + (size_t)r * ws;                            \
-            float out[MR][4];                                                                               \
-            CALL(1, 1);                                                                                     \
-            y[r] = out[0][0];                                                                               \
-        }                                                                                                   \
-    }
+#define GEMV_ENTRY(name, CALL) ECH_GEMV_ENTRY(T512, name, CALL)
 
 GEMM_ENTRY(gemm_q4_0, CALL_Q4_0)
 GEMM_ENTRY(gemm_q8_0, CALL_Q8_0)
@@ -583,9 +551,7 @@ GEMM_ENTRY(gemm_f32, CALL_F32)
 GEMM_ENTRY(gemm_f16, CALL_F16)
 GEMM_ENTRY(gemm_bf16, CALL_BF16)
 
-GEMV_ENTRY(gemv_q4_0, CALL_Q4_0)
 GEMV_ENTRY(gemv_q8_0, CALL_Q8_0)
-GEMV_ENTRY(gemv_iq4_nl, CALL_IQ4_NL)
 GEMV_ENTRY(gemv_q4_K, CALL_Q4_K)
 GEMV_ENTRY(gemv_q5_K, CALL_Q5_K)
 GEMV_ENTRY(gemv_q6_K, CALL_Q6_K)
@@ -624,29 +590,6 @@ T512 static void pack_bf16(const void *src, void *dst, int64_t n)
     ech_ref_to_float_bf16(p + 2 * i, f + i, n - i);
 }
 
-/* F16 decode: four independent chains (the FMA latency), 64 weights per
- * step, and a masked tail, so every row is one pass over its bytes. */
-T512 static void gemv_f16_rows(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *y)
-{
-    const float *x = a;
-    for (int64_t r = 0; r < nr; r++) {
-        const uint8_t *row = (const uint8_t *)w + (size_t)r * ws;
-        __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-        int64_t i = 0;
-        for (; i + 64 <= n; i += 64)
-            UNROLL for (int k = 0; k < 4; k++)
-                acc[k] = _mm512_fmadd_ps(
-                    _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(row + 2 * (i + 16 * k)))),
-                    _mm512_loadu_ps(x + i + 16 * k), acc[k]);
-        for (; i < n; i += 16) {
-            const __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
-            acc[0] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, row + 2 * i)),
-                                     _mm512_maskz_loadu_ps(m, x + i), acc[0]);
-        }
-        y[r] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
-    }
-}
-
 /* vec_dot = a 1 x 1 tile; for the float types the activation is converted here */
 #define VEC_DOT(name, gemm)                                                          \
     static void name(int64_t n, float *s, const void *w, const void *a)            \
@@ -681,36 +624,25 @@ FLOAT_DOT(dot_bf16, gemm_bf16, pack_bf16)
 
 void ech_avx512_fill(ech_type_kernels *k, ech_kset *g)
 {
-#define SET(T, dot, gm, ps, pk)                                                           \
+#define SET(T, dot, gm, gv, ps, pk)                                                           \
     do {                                                                                  \
         k[ECH_TYPE_##T].vec_dot = dot;                                                    \
         g[ECH_TYPE_##T] = (ech_kset){.gemm = gm, .mr = MR, .nt = 4, .pack_size = ps, .pack = pk, \
-                                     .gemv = gm##_v, .gemv_pack_size = ps, .gemv_pack = pk};      \
+                                     .gemv = gv, .gemv_pack_size = ps, .gemv_pack = pk};      \
     } while (0)
-#define gemm_q4_0_v gemv_q4_0
-#define gemm_q8_0_v gemv_q8_0
-#define gemm_iq4_nl_v gemv_iq4_nl
-#define gemm_q4_K_v gemv_q4_K
-#define gemm_q5_K_v gemv_q5_K
-#define gemm_q6_K_v gemv_q6_K
-#define gemm_f32_v gemv_f32
-#define gemm_f16_v gemv_f16
-#define gemm_bf16_v gemv_bf16
-    SET(Q4_0, dot_q4_0, gemm_q4_0, NULL, NULL);
-    SET(Q8_0, dot_q8_0, gemm_q8_0, NULL, NULL);
-    SET(IQ4_NL, dot_iq4_nl, gemm_iq4_nl, NULL, NULL);
-    SET(Q4_K, dot_q4_K, gemm_q4_K, NULL, NULL);
-    SET(Q5_K, dot_q5_K, gemm_q5_K, NULL, NULL);
-    SET(Q6_K, dot_q6_K, gemm_q6_K, NULL, NULL);
-    SET(F32, dot_f32, gemm_f32, NULL, NULL);
-    g[ECH_TYPE_F16].gemv = gemv_f16_rows;
-    g[ECH_TYPE_Q4_0].gemv = gemv_q4_0_oct;
+    SET(Q4_0, dot_q4_0, gemm_q4_0, gemv_q4_0_oct, NULL, NULL);
+    SET(Q8_0, dot_q8_0, gemm_q8_0, gemv_q8_0, NULL, NULL);
+    SET(IQ4_NL, dot_iq4_nl, gemm_iq4_nl, gemv_iq4_nl_oct, NULL, NULL);
+    SET(Q4_K, dot_q4_K, gemm_q4_K, gemv_q4_K, NULL, NULL);
+    SET(Q5_K, dot_q5_K, gemm_q5_K, gemv_q5_K, NULL, NULL);
+    SET(Q6_K, dot_q6_K, gemm_q6_K, gemv_q6_K, NULL, NULL);
+    SET(F32, dot_f32, gemm_f32, gemv_f32, NULL, NULL);
+    SET(F16, dot_f16, gemm_f16, gemv_f16, pack_size_f32, pack_f16);
+    SET(BF16, dot_bf16, gemm_bf16, gemv_bf16, pack_size_f32, pack_bf16);
+#undef SET
+    /* the 4-bit decode kernels read their own activation layout */
     g[ECH_TYPE_Q4_0].gemv_n = gemvn_q4_0;
     g[ECH_TYPE_IQ4_NL].gemv_n = gemvn_iq4_nl;
-    g[ECH_TYPE_IQ4_NL].gemv = gemv_iq4_nl_oct;
     g[ECH_TYPE_Q4_0].gemv_pack_size = g[ECH_TYPE_IQ4_NL].gemv_pack_size = pack_size_oct;
     g[ECH_TYPE_Q4_0].gemv_pack = g[ECH_TYPE_IQ4_NL].gemv_pack = pack_oct;
-    SET(F16, dot_f16, gemm_f16, pack_size_f32, pack_f16);
-    SET(BF16, dot_bf16, gemm_bf16, pack_size_f32, pack_bf16);
-#undef SET
 }
