@@ -18,11 +18,12 @@
  *   net/download.h  resumable, verified model downloads; the model cache
  *   tok/tokenizer.h text <-> token ids (SPM, BPE, WordPiece), streaming detokenizer
  *   kernels/kernels.h  block formats, dot products, matmul, CPU dispatch
- *   model/model.h   decoder models: hyperparameters and weight views
- *   model/context.h a running sequence: KV cache, decode, logits
+ *   model/model.h   models (decoders, encoders): hyperparameters and weight views
+ *   model/context.h a running sequence: KV cache, decode, logits; encoding whole texts
  *   gen/sampler.h   penalties, top-k/top-p/min-p, temperature, seeded draws
  *   gen/generate.h  the generation loop with UTF-8-safe streaming and stop strings
  *   gen/prompt.h    a chat conversation rendered and tokenized (injection-safe)
+ *   gen/embed.h     text embeddings: pooling, normalisation, chunking long texts
  *   chat/template.h chat templates (a sandboxed Jinja interpreter)
  *
  * Conventions, everywhere: functions return ech_status (ECH_OK = 0); output
@@ -57,6 +58,7 @@
 #include "gen/sampler.h"
 #include "gen/generate.h"
 #include "gen/prompt.h"
+#include "gen/embed.h"
 #include "chat/template.h"
 
 #ifdef __cplusplus

@@ -25,6 +25,39 @@ void ech_rmsnorm(float *out, const float *x, const float *w, int64_t dim, int64_
     }
 }
 
+static inline float reduce16(const float *v);
+
+void ech_layernorm(float *out, const float *x, const float *w, const float *b, int64_t dim, int64_t n, float eps)
+{
+    for (int64_t r = 0; r < n; r++) {
+        const float *xr = x + r * dim;
+        float *o = out + r * dim;
+        double sum = 0.0;
+        for (int64_t i = 0; i < dim; i++)
+            sum += (double)xr[i];
+        const float mean = (float)sum / (float)dim;
+        /* squares summed per 16 in float, then in double, as llama.cpp's
+         * vector code does */
+        double sum2 = 0.0;
+        int64_t i = 0;
+        for (; i + 15 < dim; i += 16) {
+            float v[16];
+            for (int k = 0; k < 16; k++) {
+                o[i + k] = xr[i + k] - mean;
+                v[k] = o[i + k] * o[i + k];
+            }
+            sum2 += (double)reduce16(v);
+        }
+        for (; i < dim; i++) {
+            o[i] = xr[i] - mean;
+            sum2 += (double)(o[i] * o[i]);
+        }
+        const float scale = 1.0f / sqrtf((float)(sum2 / (double)dim) + eps);
+        for (i = 0; i < dim; i++)
+            o[i] = o[i] * scale * (w ? w[i] : 1.0f) + (b ? b[i] : 0.0f);
+    }
+}
+
 void ech_rope(float *x, int n_heads, int head_dim, int n_rot, int32_t pos, float base,
               float freq_scale, const float *freq_factors, bool neox)
 {
@@ -180,19 +213,27 @@ static void gelu_init(void)
     }
 }
 
+static inline float gelu_f16(float x)
+{
+    if (x <= -10.0f)
+        return 0.0f;
+    if (x >= 10.0f)
+        return x;
+    return ech_fp16_to_fp32(gelu_table[ech_fp32_to_fp16(x)]);
+}
+
 void ech_geglu(float *gate, const float *up, int64_t n)
 {
     pthread_once(&gelu_once, gelu_init);
-    for (int64_t i = 0; i < n; i++) {
-        float x = gate[i], y;
-        if (x <= -10.0f)
-            y = 0.0f;
-        else if (x >= 10.0f)
-            y = x;
-        else
-            y = ech_fp16_to_fp32(gelu_table[ech_fp32_to_fp16(x)]);
-        gate[i] = y * up[i];
-    }
+    for (int64_t i = 0; i < n; i++)
+        gate[i] = gelu_f16(gate[i]) * up[i];
+}
+
+void ech_gelu(float *x, int64_t n)
+{
+    pthread_once(&gelu_once, gelu_init);
+    for (int64_t i = 0; i < n; i++)
+        x[i] = gelu_f16(x[i]);
 }
 
 void ech_softmax(float *x, int64_t n)

@@ -18,6 +18,10 @@ extern "C" {
 /* out[i] = x[i] / rms(x) * w[i] over rows of `dim`; out may be x. w may be NULL. */
 void ech_rmsnorm(float *out, const float *x, const float *w, int64_t dim, int64_t n, float eps);
 
+/* LayerNorm over rows of `dim`: (x - mean) / sqrt(var + eps) * w + b, the
+ * sums in double as llama.cpp's ggml_norm takes them; out may be x. */
+void ech_layernorm(float *out, const float *x, const float *w, const float *b, int64_t dim, int64_t n, float eps);
+
 /* Rotate the first n_rot dims of each of n_heads heads (head_dim apart) of
  * one token at position `pos`.  `freq_factors` (n_rot/2, may be NULL)
  * divide the frequencies (Llama 3 scaling). */
@@ -28,6 +32,9 @@ void ech_rope(float *x, int n_heads, int head_dim, int n_rot, int32_t pos, float
 void ech_swiglu(float *gate, const float *up, int64_t n, int64_t rows);
 /* gate[i] = gelu_tanh(gate[i]) * up[i], GELU through llama.cpp's F16 table. */
 void ech_geglu(float *gate, const float *up, int64_t n);
+
+/* x[i] = gelu_tanh(x[i]) through the same F16 table. */
+void ech_gelu(float *x, int64_t n);
 
 /* In-place softmax of x[0..n): max-subtracted, exp as llama.cpp's vector
  * code computes it, sums per 16 in its order, accumulated in double. */

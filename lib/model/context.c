@@ -14,7 +14,7 @@
 
 ech_ctx_params ech_ctx_default_params(void)
 {
-    ech_ctx_params p = {.n_ctx = 0, .n_batch = 256, .kv_type = ECH_TYPE_F16, .n_threads = 0};
+    ech_ctx_params p = {.n_ctx = 0, .n_batch = 256, .kv_type = ECH_TYPE_F16, .n_threads = 0, .encode = 0};
     return p;
 }
 
@@ -51,8 +51,20 @@ ech_status ech_ctx_new(const ech_model *m, const ech_ctx_params *params, ech_ctx
         p.n_ctx = hp->n_ctx_train && hp->n_ctx_train < 8192 ? hp->n_ctx_train : 8192;
     if (p.n_batch == 0)
         p.n_batch = 256;
-    if (p.n_batch > p.n_ctx)
+    if (ech_model_is_encoder(m))
+        p.encode = 1;
+    if (p.encode) {
+        /* a pass holds whole texts */
+        if (p.n_batch < p.n_ctx)
+            p.n_batch = p.n_ctx;
+        if (p.n_batch > (1u << 20))
+            return ech_error_set(err, ECH_ERR_RANGE, "a batch of %u tokens is too large", p.n_batch);
+        if (m->pos_embd.data && p.n_ctx > hp->n_ctx_train)
+            return ech_error_set(err, ECH_ERR_RANGE, "%s has position embeddings for %u tokens, not %u",
+                                 ech_arch_name(hp->arch), hp->n_ctx_train, p.n_ctx);
+    } else if (p.n_batch > p.n_ctx) {
         p.n_batch = p.n_ctx;
+    }
     if (p.n_threads <= 0)
         p.n_threads = default_threads();
     if (p.kv_type != ECH_TYPE_F16 && p.kv_type != ECH_TYPE_F32)
@@ -68,10 +80,12 @@ ech_status ech_ctx_new(const ech_model *m, const ech_ctx_params *params, ech_ctx
     c->kv_elem = p.kv_type == ECH_TYPE_F16 ? 2 : 4;
     size_t nb = p.n_batch, E = hp->n_embd, Q = (size_t)hp->n_head * hp->head_dim;
     size_t KV = (size_t)hp->n_head_kv * hp->head_dim, F = hp->n_ff;
-    size_t kv_per_layer = (size_t)p.n_ctx * KV;
+    size_t kv_per_layer = p.encode ? 0 : (size_t)p.n_ctx * KV;
     int fail = 0;
-    c->kcache = xalloc(c, kv_per_layer * hp->n_layer, c->kv_elem, &fail);
-    c->vcache = xalloc(c, kv_per_layer * hp->n_layer, c->kv_elem, &fail);
+    if (!p.encode) {
+        c->kcache = xalloc(c, kv_per_layer * hp->n_layer, c->kv_elem, &fail);
+        c->vcache = xalloc(c, kv_per_layer * hp->n_layer, c->kv_elem, &fail);
+    }
     c->x = xalloc(c, nb * E, sizeof(float), &fail);
     c->xb = xalloc(c, nb * (E > Q ? E : Q), sizeof(float), &fail);
     c->q = xalloc(c, nb * Q, sizeof(float), &fail);
@@ -85,14 +99,18 @@ ech_status ech_ctx_new(const ech_model *m, const ech_ctx_params *params, ech_ctx
     uint32_t rows = (1u << 18) / p.n_ctx;
     const uint32_t max_rows = p.n_batch * (hp->n_head / hp->n_head_kv);
     c->att_rows = rows < 1 ? 1 : rows > max_rows ? max_rows : rows;
-    size_t att_scratch = ech_matmul_scratch(p.kv_type, hp->head_dim, c->att_rows);
-    size_t sv = ech_matmul_scratch(p.kv_type, p.n_ctx, c->att_rows);
+    const ech_type at = p.encode ? ECH_TYPE_F32 : p.kv_type;   /* encode attends in F32 */
+    size_t att_scratch = ech_matmul_scratch(at, hp->head_dim, c->att_rows);
+    size_t sv = ech_matmul_scratch(at, p.n_ctx, c->att_rows);
     att_scratch = sv > att_scratch ? sv : att_scratch;
     c->att = xalloc(c, (size_t)p.n_threads, sizeof(float *), &fail);
     c->attq = xalloc(c, (size_t)p.n_threads, sizeof(float *), &fail);
     c->atto = xalloc(c, (size_t)p.n_threads, sizeof(float *), &fail);
     c->att_scratch = xalloc(c, (size_t)p.n_threads, sizeof(void *), &fail);
+    c->attv = xalloc(c, (size_t)p.n_threads, sizeof(float *), &fail);
     for (int i = 0; !fail && i < p.n_threads; i++) {
+        if (p.encode)
+            c->attv[i] = xalloc(c, (size_t)hp->head_dim * p.n_ctx, sizeof(float), &fail);
         c->att[i] = xalloc(c, (size_t)c->att_rows * p.n_ctx, sizeof(float), &fail);
         c->attq[i] = xalloc(c, (size_t)c->att_rows * hp->head_dim, sizeof(float), &fail);
         c->atto[i] = xalloc(c, (size_t)c->att_rows * hp->head_dim, sizeof(float), &fail);
@@ -144,9 +162,11 @@ void ech_ctx_free(ech_ctx *c)
             free(c->atto[i]);
         if (c->att_scratch)
             free(c->att_scratch[i]);
+        if (c->attv)
+            free(c->attv[i]);
     }
     void *ps[] = {c->kcache, c->vcache, c->x, c->xb, c->q, c->kc, c->vc, c->att_out, c->hb, c->hb2,
-                  c->att, c->attq, c->atto, c->att_scratch, c->logits, c->mm_scratch,
+                  c->att, c->attq, c->atto, c->att_scratch, c->attv, c->logits, c->mm_scratch,
                   c->bpos, c->bstart, c->unit_off, c->blogits, c->btok, c->bseq};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
         free(ps[i]);
@@ -179,17 +199,32 @@ void ech_ctx_add_bias(const ech_weight *b, float *x, uint32_t n)
         ech_add(x + (int64_t)t * b->cols, b->data, b->cols);
 }
 
+/* row `r` of `w` added to (or, with add 0, stored in) out */
+static void weight_row(const ech_weight *w, int64_t r, float *out, float *tmp, int add)
+{
+    const ech_type_kernels *k = ech_kernels_for((ech_type)w->type);
+    k->to_float((const uint8_t *)w->data + (uint64_t)r * w->row_bytes, add ? tmp : out, w->cols);
+    if (add)
+        ech_add(out, tmp, w->cols);
+}
+
 void ech_ctx_embed(ech_ctx *c, const int32_t *tokens, uint32_t n)
 {
-    const ech_weight *e = &c->m->tok_embd;
-    const ech_type_kernels *k = ech_kernels_for((ech_type)e->type);
-    const float scale = c->m->hp.embd_scale;
+    const ech_model *m = c->m;
+    const ech_weight *e = &m->tok_embd;
+    const float scale = m->hp.embd_scale;
     for (uint32_t t = 0; t < n; t++) {
         float *row = c->x + (int64_t)t * e->cols;
-        k->to_float((const uint8_t *)e->data + (uint64_t)tokens[t] * e->row_bytes, row, e->cols);
+        weight_row(e, tokens[t], row, NULL, 0);
         if (scale != 1.0f)
             for (int64_t i = 0; i < e->cols; i++)
                 row[i] *= scale;
+        /* encoders: token type 0 ("sentence A"), then the position */
+        float *tmp = c->xb + (int64_t)t * e->cols;
+        if (m->type_embd.data)
+            weight_row(&m->type_embd, 0, row, tmp, 1);
+        if (m->pos_embd.data)
+            weight_row(&m->pos_embd, c->bpos[t], row, tmp, 1);
     }
 }
 
@@ -251,11 +286,56 @@ static void attend_unit(ech_ctx *c, ech_ctx *sq, uint32_t tok0, int tid, uint32_
     }
 }
 
+/* The same for an encode pass: sequence of `len` tokens from tok0, keys and
+ * values straight from kc/vc in F32 (llama.cpp's attention without a
+ * cache); a causal model masks later positions, an encoder none. */
+static void attend_unit_encode(ech_ctx *c, uint32_t tok0, uint32_t n_tok, int tid, int h, int64_t r0, int64_t r1,
+                               int swa)
+{
+    const ech_hparams *hp = &c->m->hp;
+    const int hd = (int)hp->head_dim, nh = (int)hp->n_head, nkv = (int)hp->n_head_kv, group = nh / nkv;
+    const size_t KV = (size_t)nkv * hd;
+    float *att = c->att[tid], *q = c->attq[tid], *o = c->atto[tid], *vt = c->attv[tid];
+    const int64_t rows = r1 - r0;
+    const uint32_t len = hp->causal ? (uint32_t)((r1 - 1) / group) + 1 : n_tok;
+    for (int64_t r = r0; r < r1; r++) {
+        const size_t head = (size_t)(tok0 + r / group) * nh + (size_t)h * group + (size_t)(r % group);
+        memcpy(q + (r - r0) * hd, c->q + head * hd, sizeof(float) * hd);
+    }
+    const float *K = c->kc + (size_t)tok0 * KV + (size_t)h * hd;
+    ech_matmul_local(K, ECH_TYPE_F32, len, hd, KV * sizeof(float), q, rows, att, c->att_scratch[tid]);
+    for (int64_t r = r0; r < r1; r++) {
+        float *s = att + (size_t)(r - r0) * len;
+        const uint32_t pos = (uint32_t)(r / group);
+        uint32_t first = 0, end = len;
+        if (hp->causal) {
+            first = (swa && hp->n_swa && pos + 1 > hp->n_swa) ? pos + 1 - hp->n_swa : 0;
+            end = pos + 1;
+        }
+        for (uint32_t i = 0; i < first; i++)
+            s[i] = -INFINITY;
+        for (uint32_t i = first; i < end; i++)
+            s[i] *= hp->attn_scale;
+        for (uint32_t i = end; i < len; i++)
+            s[i] = -INFINITY;
+        ech_softmax(s, len);
+    }
+    const float *V = c->vc + (size_t)tok0 * KV + (size_t)h * hd;
+    for (uint32_t i = 0; i < len; i++)
+        for (int d = 0; d < hd; d++)
+            vt[(size_t)d * len + i] = V[(size_t)i * KV + d];
+    ech_matmul_local(vt, ECH_TYPE_F32, hd, len, len * sizeof(float), att, rows, o, c->att_scratch[tid]);
+    for (int64_t r = r0; r < r1; r++) {
+        const size_t head = (size_t)(tok0 + r / group) * nh + (size_t)h * group + (size_t)(r % group);
+        memcpy(c->att_out + head * hd, o + (r - r0) * hd, sizeof(float) * hd);
+    }
+}
+
 void ech_ctx_attention(ech_ctx *c, const ech_batch *b, uint32_t il, int swa)
 {
     const ech_hparams *hp = &c->m->hp;
     const int hd = (int)hp->head_dim, nkv = (int)hp->n_head_kv, group = (int)(hp->n_head / hp->n_head_kv);
-    for (size_t s = 0; s < b->n_seq; s++) {
+    for (size_t s = 0; b->seq && s < b->n_seq; s++) {
         ech_ctx *sq = b->seq[s];
         const size_t n_ctx = sq->p.n_ctx, layer_off = (size_t)il * nkv * n_ctx * hd;
         uint8_t *K = (uint8_t *)sq->kcache + layer_off * sq->kv_elem;
@@ -290,8 +370,12 @@ void ech_ctx_attention(ech_ctx *c, const ech_batch *b, uint32_t il, int swa)
         const int64_t R = (int64_t)(b->start[s + 1] - b->start[s]) * group;
         const int h = (int)(k / per_head);
         const int64_t r0 = R * (k % per_head) / per_head, r1 = R * (k % per_head + 1) / per_head;
-        if (r1 > r0)
+        if (r1 <= r0)
+            continue;
+        if (b->seq)
             attend_unit(c, b->seq[s], b->start[s], omp_get_thread_num(), il, h, r0, r1, swa);
+        else
+            attend_unit_encode(c, b->start[s], b->start[s + 1] - b->start[s], omp_get_thread_num(), h, r0, r1, swa);
     }
 }
 
@@ -299,6 +383,10 @@ void ech_ctx_output(ech_ctx *c, const ech_batch *b)
 {
     const ech_model *m = c->m;
     const int64_t E = m->hp.n_embd, V = m->hp.n_vocab;
+    if (!b->seq) {
+        ech_rmsnorm(c->enc_out, c->x, m->output_norm.data, E, b->n, m->hp.rms_eps);
+        return;
+    }
     /* the last token of each sequence, side by side in xb */
     for (size_t s = 0; s < b->n_seq; s++)
         ech_rmsnorm(c->xb + (int64_t)s * E, c->x + (int64_t)(b->start[s + 1] - 1) * E, m->output_norm.data, E, 1,
@@ -316,6 +404,8 @@ static void forward(ech_ctx *c, const ech_batch *b, const int32_t *tokens)
 {
     if (c->m->hp.arch == ECH_ARCH_GEMMA3)
         ech_forward_gemma3(c, b, tokens);
+    else if (ech_model_is_encoder(c->m))
+        ech_forward_bert(c, b, tokens);
     else
         ech_forward_llama(c, b, tokens);
 }
@@ -335,6 +425,9 @@ static ech_status check_tokens(const ech_ctx *c, const int32_t *tokens, uint32_t
 
 ech_status ech_ctx_decode(ech_ctx *c, const int32_t *tokens, uint32_t n, ech_error *err)
 {
+    if (c->p.encode)
+        return ech_error_set(err, ECH_ERR_INVALID, "%s: this context only encodes (embeddings)",
+                             ech_arch_name(c->m->hp.arch));
     if (n == 0)
         return ech_error_set(err, ECH_ERR_INVALID, "no tokens to decode");
     ech_status st = check_tokens(c, tokens, n, err);
@@ -364,6 +457,8 @@ ech_status ech_ctx_decode_batch(ech_ctx *const *ctxs, const int32_t *const *toke
     ech_ctx *c = ctxs[0];
     for (size_t i = 0; i < n_seq; i++) {
         const ech_ctx *q = ctxs[i];
+        if (q->p.encode)
+            return ech_error_set(err, ECH_ERR_INVALID, "sequence %zu: this context only encodes (embeddings)", i);
         if (q->m != c->m || q->p.n_ctx != c->p.n_ctx || q->p.kv_type != c->p.kv_type)
             return ech_error_set(err, ECH_ERR_INVALID,
                                  "sequence %zu: a batch needs contexts of one model with the same size and KV type", i);
@@ -413,6 +508,45 @@ ech_status ech_ctx_decode_batch(ech_ctx *const *ctxs, const int32_t *const *toke
         forward(c, &b, c->btok);
         for (size_t i = 0; i < ns; i++)
             c->bseq[i]->n_past += c->bstart[i + 1] - c->bstart[i];
+    }
+    return ECH_OK;
+}
+
+ech_status ech_ctx_encode(ech_ctx *c, const int32_t *const *tokens, const uint32_t *n, size_t n_seq, float *hidden,
+                          ech_error *err)
+{
+    if (!c->p.encode)
+        return ech_error_set(err, ECH_ERR_INVALID, "this context keeps a KV cache; encoding needs one made with encode");
+    for (size_t i = 0; i < n_seq; i++) {
+        if (n[i] == 0 || n[i] > c->p.n_ctx)
+            return ech_error_set(err, ECH_ERR_RANGE, "text %zu has %u tokens; a text needs 1 to %u", i, n[i],
+                                 c->p.n_ctx);
+        for (uint32_t t = 0; t < n[i]; t++)
+            if (tokens[i][t] < 0 || (uint32_t)tokens[i][t] >= c->m->hp.n_vocab)
+                return ech_error_set(err, ECH_ERR_INVALID, "token id %d is outside the vocabulary (%u)",
+                                     tokens[i][t], c->m->hp.n_vocab);
+    }
+    const int64_t E = c->m->hp.n_embd;
+    size_t s = 0;
+    while (s < n_seq) {
+        /* whole sequences while they fit the pass */
+        uint32_t k = 0;
+        size_t ns = 0;
+        c->bstart[0] = 0;
+        while (s + ns < n_seq && k + n[s + ns] <= c->p.n_batch) {
+            const uint32_t len = n[s + ns];
+            memcpy(c->btok + k, tokens[s + ns], sizeof(int32_t) * len);
+            for (uint32_t t = 0; t < len; t++)
+                c->bpos[k + t] = (int32_t)t;
+            k += len;
+            c->bstart[++ns] = k;
+        }
+        c->enc_out = hidden;
+        const ech_batch b = {.n = k, .n_seq = ns, .seq = NULL, .start = c->bstart, .pos = c->bpos};
+        forward(c, &b, c->btok);
+        c->enc_out = NULL;
+        hidden += (int64_t)k * E;
+        s += ns;
     }
     return ECH_OK;
 }

@@ -24,6 +24,8 @@ typedef struct ech_ctx_params {
     uint32_t n_batch;    /* tokens per forward pass when decoding many; 0: 256 */
     ech_type kv_type;    /* ECH_TYPE_F16 (default) or ECH_TYPE_F32 */
     int n_threads;       /* 0: the number of cores */
+    int encode;          /* 1: no KV cache, whole texts through ech_ctx_encode (embeddings);
+                            always so for encoder models.  n_batch is then at least n_ctx. */
 } ech_ctx_params;
 
 /* Defaults: n_ctx from the model, n_batch 256, F16 KV cache, all cores. */
@@ -50,6 +52,18 @@ ech_status ech_ctx_decode(ech_ctx *c, const int32_t *tokens, uint32_t n, ech_err
  * buffers do the work. */
 ech_status ech_ctx_decode_batch(ech_ctx *const *ctxs, const int32_t *const *tokens, const uint32_t *n,
                                 size_t n_seq, ech_error *err);
+
+/* Encode whole texts (a context made with `encode`): sequence i is
+ * tokens[i][0..n[i]) at positions 0, 1, ...; several go into one pass
+ * while they fit n_batch, so their matrix products share one read of the
+ * weights, and attention stays within each sequence (causal for decoders,
+ * all tokens for encoders).  hidden gets, for every token of every
+ * sequence in order, its final hidden state: n_embd floats (after the
+ * output norm for decoders).  ECH_ERR_RANGE if a sequence is empty or
+ * longer than n_ctx, ECH_ERR_INVALID for a token outside the vocab or a
+ * context that keeps a KV cache. */
+ech_status ech_ctx_encode(ech_ctx *c, const int32_t *const *tokens, const uint32_t *n, size_t n_seq,
+                          float *hidden, ech_error *err);
 
 /* n_vocab logits of the last decoded token; owned by the context, valid
  * until the next decode. */

@@ -23,6 +23,8 @@ struct ech_ctx {
     /* attention, per thread: scores [att_rows][n_ctx], queries and outputs
      * [att_rows][head_dim], matmul scratch */
     float **att, **attq, **atto;
+    float **attv;             /* encode: one head's values transposed [head_dim][n_ctx] */
+    float *enc_out;           /* encode: where the hidden states of the pass go */
     void **att_scratch;
     uint32_t att_rows;        /* query rows per attention unit of work */
     float *logits;            /* [n_vocab] */
@@ -41,7 +43,8 @@ struct ech_ctx {
 /* The tokens of one forward pass: n tokens of n_seq sequences, each with
  * its own context (KV cache, n_past); sequence s is tokens
  * [start[s], start[s + 1]).  Activations live in the buffers of the context
- * that runs the pass. */
+ * that runs the pass.  An encode pass has no caches (seq NULL): each
+ * sequence is whole, and attention reads its keys and values from kc/vc. */
 typedef struct ech_batch {
     uint32_t n;
     size_t n_seq;
@@ -56,7 +59,8 @@ void ech_ctx_matmul(ech_ctx *c, const ech_weight *W, const float *x, float *y, u
 /* x[t] += b for n rows of b->cols */
 void ech_ctx_add_bias(const ech_weight *b, float *x, uint32_t n);
 
-/* Embed tokens into c->x (times the model's embedding scale). */
+/* Embed tokens into c->x (times the model's embedding scale); encoders add
+ * the token-type row 0 and the position row of each token (c->bpos). */
 void ech_ctx_embed(ech_ctx *c, const int32_t *tokens, uint32_t n);
 
 /* Store c->kc / c->vc of the batch's tokens into each sequence's cache of
@@ -64,7 +68,8 @@ void ech_ctx_embed(ech_ctx *c, const int32_t *tokens, uint32_t n);
  * see only the last n_swa positions. */
 void ech_ctx_attention(ech_ctx *c, const ech_batch *b, uint32_t il, int swa);
 
-/* Final norm on each sequence's last token, then its logits = output x. */
+/* Final norm on each sequence's last token, then its logits = output x;
+ * in an encode pass the final norm of every token into enc_out instead. */
 void ech_ctx_output(ech_ctx *c, const ech_batch *b);
 
 /* The forward passes, one per architecture family: run the batch's tokens
@@ -72,5 +77,7 @@ void ech_ctx_output(ech_ctx *c, const ech_batch *b);
  * last token. */
 void ech_forward_llama(ech_ctx *c, const ech_batch *b, const int32_t *tokens);
 void ech_forward_gemma3(ech_ctx *c, const ech_batch *b, const int32_t *tokens);
+/* bert and nomic-bert (encode passes only): hidden states into enc_out */
+void ech_forward_bert(ech_ctx *c, const ech_batch *b, const int32_t *tokens);
 
 #endif

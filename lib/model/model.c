@@ -15,6 +15,8 @@ static const char *const arch_names[ECH_ARCH_COUNT] = {
     [ECH_ARCH_QWEN2] = "qwen2",
     [ECH_ARCH_QWEN3] = "qwen3",
     [ECH_ARCH_GEMMA3] = "gemma3",
+    [ECH_ARCH_BERT] = "bert",
+    [ECH_ARCH_NOMIC_BERT] = "nomic-bert",
 };
 
 const char *ech_arch_name(ech_arch a)
@@ -78,7 +80,8 @@ static ech_status load_hparams(const ech_gguf *g, ech_hparams *hp, ech_error *er
             found = a;
     if (found < 0)
         return ech_error_set(err, ECH_ERR_UNSUPPORTED,
-                             "architecture '%s' is not supported (llama, qwen2, qwen3, gemma3)", name);
+                             "architecture '%s' is not supported (llama, qwen2, qwen3, gemma3, bert, nomic-bert)",
+                             name);
     memset(hp, 0, sizeof *hp);
     hp->arch = (ech_arch)found;
     hp->n_ctx_train = arch_u32(g, "context_length", 0);
@@ -123,11 +126,26 @@ static ech_status load_hparams(const ech_gguf *g, ech_hparams *hp, ech_error *er
         hp->n_swa = arch_u32(g, "attention.sliding_window", 0);
         hp->swa_pattern = hp->n_swa ? arch_u32(g, "attention.sliding_window_pattern", 6) : 0;
     }
+    const bool encoder = hp->arch == ECH_ARCH_BERT || hp->arch == ECH_ARCH_NOMIC_BERT;
+    snprintf(key, sizeof key, "%s.attention.causal", name);
+    if (ech_gguf_get_bool(g, key, &hp->causal) != ECH_OK)
+        hp->causal = !encoder;
+    if (encoder && hp->causal)
+        return ech_error_set(err, ECH_ERR_UNSUPPORTED, "%s: causal attention in an encoder is not supported", name);
+    if (encoder && hp->n_head_kv != hp->n_head)
+        return ech_error_set(err, ECH_ERR_FORMAT, "%s: encoders have as many kv heads as heads", name);
+    hp->norm_eps = arch_f32(g, name, "attention.layer_norm_epsilon", 1e-12f);
+    uint32_t pool = arch_u32(g, "pooling_type", UINT32_MAX);
+    hp->pooling = pool <= 3 ? (int32_t)pool : -1;
     return ECH_OK;
 }
 
+static ech_status load_encoder_weights(ech_model *m, ech_error *err);
+
 static ech_status load_weights(ech_model *m, ech_error *err)
 {
+    if (ech_model_is_encoder(m))
+        return load_encoder_weights(m, err);
     const ech_gguf *g = m->gguf;
     ech_hparams *hp = &m->hp;
     const ech_gguf_tensor *te = ech_gguf_find_tensor(g, "token_embd.weight");
@@ -189,6 +207,72 @@ static ech_status load_weights(ech_model *m, ech_error *err)
     return ECH_OK;
 }
 
+/* bert and nomic-bert, as llama.cpp's converter names their tensors */
+static ech_status load_encoder_weights(ech_model *m, ech_error *err)
+{
+    const ech_gguf *g = m->gguf;
+    ech_hparams *hp = &m->hp;
+    const ech_gguf_tensor *te = ech_gguf_find_tensor(g, "token_embd.weight");
+    if (!te || te->ne[1] == 0 || te->ne[1] > INT32_MAX)
+        return ech_error_set(err, ECH_ERR_FORMAT, "tensor 'token_embd.weight' is missing or empty");
+    hp->n_vocab = (uint32_t)te->ne[1];
+    const int64_t E = hp->n_embd, F = hp->n_ff, V = hp->n_vocab;
+    const bool bert = hp->arch == ECH_ARCH_BERT;
+    const ech_gguf_tensor *tt = ech_gguf_find_tensor(g, "token_types.weight");
+    const int64_t n_types = tt ? (int64_t)tt->ne[1] : 1;
+    ech_status st;
+    if ((st = weight(g, "token_embd.weight", E, V, true, true, &m->tok_embd, err)) ||
+        (st = weight(g, "token_types.weight", E, n_types, true, false, &m->type_embd, err)) ||
+        (st = weight(g, "position_embd.weight", E, hp->n_ctx_train, true, bert, &m->pos_embd, err)) ||
+        (st = weight(g, "token_embd_norm.weight", E, 1, false, true, &m->tok_norm, err)) ||
+        (st = weight(g, "token_embd_norm.bias", E, 1, false, true, &m->tok_norm_b, err)))
+        return st;
+    if (bert && !hp->n_ctx_train)
+        return ech_error_set(err, ECH_ERR_FORMAT, "bert: context_length must be present (it sizes position_embd)");
+    m->layers = calloc(hp->n_layer, sizeof *m->layers);
+    if (!m->layers)
+        return ech_error_set(err, ECH_ERR_NOMEM, "out of memory");
+    for (uint32_t il = 0; il < hp->n_layer; il++) {
+        ech_layer *L = &m->layers[il];
+        char n[96];
+#define W(field, suffix, cols, rows, matrix, req)                                   \
+    do {                                                                            \
+        snprintf(n, sizeof n, "blk.%u.%s", il, suffix);                             \
+        if ((st = weight(g, n, cols, rows, matrix, req, &L->field, err)) != ECH_OK) \
+            return st;                                                              \
+    } while (0)
+        snprintf(n, sizeof n, "blk.%u.attn_qkv.weight", il);
+        if (ech_gguf_find_tensor(g, n)) {
+            /* fused: rows [0, E) are q, [E, 2E) k, [2E, 3E) v */
+            W(wq, "attn_qkv.weight", E, 3 * E, true, true);
+            L->wk = L->wv = L->wq;
+            L->wq.rows = L->wk.rows = L->wv.rows = E;
+            L->wk.data = (const uint8_t *)L->wq.data + (uint64_t)E * L->wq.row_bytes;
+            L->wv.data = (const uint8_t *)L->wq.data + 2 * (uint64_t)E * L->wq.row_bytes;
+        } else {
+            W(wq, "attn_q.weight", E, E, true, true);
+            W(wk, "attn_k.weight", E, E, true, true);
+            W(wv, "attn_v.weight", E, E, true, true);
+            W(bq, "attn_q.bias", E, 1, false, false);
+            W(bk, "attn_k.bias", E, 1, false, false);
+            W(bv, "attn_v.bias", E, 1, false, false);
+        }
+        W(wo, "attn_output.weight", E, E, true, true);
+        W(bo, "attn_output.bias", E, 1, false, false);
+        W(attn_out_norm, "attn_output_norm.weight", E, 1, false, true);
+        W(attn_out_norm_b, "attn_output_norm.bias", E, 1, false, true);
+        W(w_up, "ffn_up.weight", E, F, true, true);
+        W(b_up, "ffn_up.bias", F, 1, false, false);
+        W(w_gate, "ffn_gate.weight", E, F, true, !bert);
+        W(w_down, "ffn_down.weight", F, E, true, true);
+        W(b_down, "ffn_down.bias", E, 1, false, false);
+        W(out_norm, "layer_output_norm.weight", E, 1, false, true);
+        W(out_norm_b, "layer_output_norm.bias", E, 1, false, true);
+#undef W
+    }
+    return ECH_OK;
+}
+
 ech_status ech_model_from_gguf(ech_gguf *g, ech_model **out, ech_error *err)
 {
     *out = NULL;
@@ -232,6 +316,11 @@ void ech_model_close(ech_model *m)
     free(m->layers);
     ech_gguf_close(m->gguf);
     free(m);
+}
+
+bool ech_model_is_encoder(const ech_model *m)
+{
+    return m->hp.arch == ECH_ARCH_BERT || m->hp.arch == ECH_ARCH_NOMIC_BERT;
 }
 
 uint64_t ech_model_weight_bytes(const ech_model *m)
