@@ -167,8 +167,11 @@ ech_status ech_embed_tokens(ech_embedder *e, const ech_token *const *tokens, con
 
 uint32_t ech_embed_n_special(const ech_tokenizer *tk)
 {
-    const ech_tok_specials *sp = ech_tokenizer_specials(tk);
-    return (uint32_t)sp->add_bos + (uint32_t)sp->add_eos;
+    /* what the vocabulary puts around an empty text ([CLS] [SEP], BOS) */
+    ech_tokens t = {0};
+    uint32_t n = ech_tokenize(tk, "", 0, ECH_TOKENIZE_ADD_SPECIAL, &t, NULL) == ECH_OK ? (uint32_t)t.n : 2;
+    ech_tokens_free(&t);
+    return n;
 }
 
 ech_status ech_embed_texts(ech_embedder *e, const ech_tokenizer *tk, const char *const *texts, const size_t *lens,
