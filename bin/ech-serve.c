@@ -224,14 +224,18 @@ int main(int argc, char **argv)
         ech_cli_error(&cli, "%s", err.msg);
         goto done;
     }
+    /* an encoder model has no scheduler: it only serves embeddings */
+    const uint32_t slot_ctx = srv->sched ? ech_sched_n_ctx(srv->sched) : 0;
+    if (!srv->sched)
+        fprintf(stderr, "%s: %s is an embedding model: /v1/embeddings only\n", cli.prog, srv->model_id);
     if (o.unix_path)
         fprintf(stderr, "%s: listening on unix:%s%s (model %s, %u slots of %u tokens, tools: %s)\n", cli.prog,
-                o.unix_path, o.api_prefix ? o.api_prefix : "", srv->model_id, o.n_slots, ech_sched_n_ctx(srv->sched),
+                o.unix_path, o.api_prefix ? o.api_prefix : "", srv->model_id, o.n_slots, slot_ctx,
                 ech_tool_family_name(srv->tools));
     else
         fprintf(stderr, "%s: listening on http://%s:%u%s (model %s, %u slots of %u tokens, tools: %s)\n", cli.prog,
                 srv->o.host, ech_server_port(srv), o.api_prefix ? o.api_prefix : "", srv->model_id, o.n_slots,
-                ech_sched_n_ctx(srv->sched), ech_tool_family_name(srv->tools));
+                slot_ctx, ech_tool_family_name(srv->tools));
     int sig = 0;
     sigwait(&set, &sig);
     fprintf(stderr, "%s: %s: shutting down (finishing requests for up to %llds)\n", cli.prog,

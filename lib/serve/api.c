@@ -21,6 +21,7 @@
 #include "core/json.h"
 #include "ech.h"
 #include "gen/prompt.h"
+#include "serve/embeddings.h"
 #include "serve/http.h"
 #include "serve/request.h"
 #include "serve/sse.h"
@@ -709,6 +710,10 @@ static enum MHD_Result generate(ech_http *h, ech_api_kind kind)
     ech_server *s = h->srv;
     ech_api_error e;
     json_object *body;
+    if (!s->sched)
+        return ech_http_errorf(h, 400, INVALID, "model_not_supported",
+                               "model %s (%s) is an embedding model: it serves /v1/embeddings only", s->model_id,
+                               ech_arch_name(s->model->hp.arch));
     if (ech_api_parse_body(h->body, h->body_len, &body, &e) != ECH_OK)
         return ech_http_error(h, &e);
     job *j = calloc(1, sizeof *j);
@@ -896,7 +901,9 @@ static enum MHD_Result tags(ech_http *h)
 static enum MHD_Result metrics(ech_http *h)
 {
     ech_sched_stats st;
-    ech_sched_stats_get(h->srv->sched, &st);
+    memset(&st, 0, sizeof st);
+    if (h->srv->sched)
+        ech_sched_stats_get(h->srv->sched, &st);
     ech_buf b = {0};
     ech_metrics_render(&h->srv->metrics, &st, &b);
     enum MHD_Result r = ech_http_text(h, 200, "text/plain; version=0.0.4", b.data ? b.data : "", b.len);
@@ -999,12 +1006,6 @@ static enum MHD_Result version(ech_http *h)
     return ech_http_json(h, 200, o);
 }
 
-static enum MHD_Result embeddings(ech_http *h)
-{
-    return ech_http_errorf(h, 501, INVALID, "not_implemented",
-                           "embeddings are not available yet: ech-serve will serve them once ech-embed exists");
-}
-
 /* ---- routes ----------------------------------------------------------- */
 
 typedef struct route {
@@ -1023,7 +1024,7 @@ static const route routes[] = {
     {"GET", "/v1/models", models},
     {"POST", "/v1/chat/completions", chat},
     {"POST", "/v1/completions", completions},
-    {"POST", "/v1/embeddings", embeddings},
+    {"POST", "/v1/embeddings", ech_api_embeddings},
     {"POST", "/tokenize", tokenize},
     {"POST", "/detokenize", detokenize},
     {"POST", "/api/chat", ollama_chat},

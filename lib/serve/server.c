@@ -23,6 +23,7 @@ ech_status ech_server_start(const ech_serve_opts *o, ech_server **out, ech_error
         return ech_error_set(err, ECH_ERR_NOMEM, "out of memory");
     s->o = *o;
     s->listen_fd = -1;
+    pthread_mutex_init(&s->embed_lock, NULL);
     atomic_init(&s->stopping, false);
     if (!s->o.host)
         s->o.host = "127.0.0.1";
@@ -82,7 +83,8 @@ ech_status ech_server_start(const ech_serve_opts *o, ech_server **out, ech_error
     ech_sched_opts so = {.model = s->model, .tk = s->tk, .cp = o->cp, .n_slots = o->n_slots,
                          .max_queue = o->max_queue, .chunk = o->chunk, .replay = o->replay, .n_replay = o->n_replay,
                          .replay_delay_ms = o->replay_delay_ms};
-    if ((st = ech_sched_new(&so, &s->sched, err)) != ECH_OK)
+    /* an encoder (bert) cannot generate: no scheduler, embeddings only */
+    if ((!s->model || !ech_model_is_encoder(s->model)) && (st = ech_sched_new(&so, &s->sched, err)) != ECH_OK)
         goto fail;
     if ((st = ech_http_listen(s, err)) != ECH_OK)
         goto fail;
@@ -117,6 +119,8 @@ void ech_server_free(ech_server *s)
     if (s->daemon)
         ech_server_stop(s, 0);
     ech_sched_free(s->sched);
+    ech_embedder_free(s->embedder);
+    pthread_mutex_destroy(&s->embed_lock);
     ech_tokenizer_free(s->tk);
     ech_model_close(s->model);
     ech_gguf_close(s->vocab_gguf);

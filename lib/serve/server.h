@@ -10,6 +10,7 @@
 #ifndef ECH_SERVE_SERVER_H
 #define ECH_SERVE_SERVER_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 #include <time.h>
 
 #include "core/status.h"
+#include "gen/embed.h"
 #include "gen/sampler.h"
 #include "gguf/gguf.h"
 #include "model/context.h"
@@ -64,7 +66,9 @@ typedef struct ech_server {
     time_t created;
     uint64_t model_size;
     ech_sampler_params sdefault;
-    ech_sched *sched;
+    ech_sched *sched;                   /* NULL for an encoder: it only embeds */
+    ech_embedder *embedder;             /* /v1/embeddings, made on first use */
+    pthread_mutex_t embed_lock;         /* one embedding request at a time */
     ech_metrics metrics;
     unsigned char (*key_hash)[32];      /* BLAKE2b of each API key */
     atomic_bool stopping;
