@@ -84,7 +84,8 @@ uint32_t ech_embed_n_special(const ech_tokenizer *tk);
  * max_tokens).  Each chunk is a span of the text from the start of its first
  * word to the end of its last, so its tokens are those the text has there.
  * *out (the caller frees it with free()) gets *n_out spans in order; a text
- * of whitespace only has none.  ECH_ERR_RANGE if a single character needs
+ * of whitespace only has none, and text that gives no tokens (control
+ * characters) is in none.  ECH_ERR_RANGE if a single character needs
  * more than max_tokens tokens. */
 ech_status ech_embed_chunks(const ech_tokenizer *tk, const char *text, size_t len, uint32_t max_tokens,
                             uint32_t overlap, ech_span **out, size_t *n_out, ech_error *err);
