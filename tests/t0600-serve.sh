@@ -122,11 +122,11 @@ test_expect_success 'context overflow is a 400, never a silent truncation' '
 test_expect_success 'unknown fields are ignored; explicit nulls mean unset' '
 	test "$(post /v1/chat/completions "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":2,\"frobnicate\":{\"a\":1},\"temperature\":null,\"user\":\"u1\"}")" = 200
 '
-test_expect_success 'unknown routes 404, wrong methods 405, unknown model 404, embeddings 501' '
+test_expect_success 'unknown routes 404, wrong methods 405, unknown model 404 (embeddings too)' '
 	test "$(curl -s -o out.json -w "%{http_code}" "$URL/v2/everything")" = 404 && grep -q "\"error\"" out.json &&
 	test "$(curl -s -o out.json -w "%{http_code}" "$URL/v1/chat/completions")" = 405 &&
 	expect_error 404 model_not_found /v1/chat/completions "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}" &&
-	expect_error 501 not_implemented /v1/embeddings "{\"input\":\"x\"}"
+	expect_error 404 model_not_found /v1/embeddings "{\"model\":\"gpt-4o\",\"input\":\"x\"}"
 '
 test_expect_success 'bodies over --max-body get 413 (Content-Length and chunked), and the server goes on' '
 	head -c 10000000 /dev/zero | tr "\\0" a >big.txt &&

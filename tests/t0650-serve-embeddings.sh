@@ -26,7 +26,7 @@ test_expect_success 'an encoder: the golden sentences in one request, OpenAI sha
 	"$PYTHON3" -c "
 import json
 d = json.load(open(\"$golden\"))
-json.dump({\"model\": \"x\", \"input\": [c[\"text\"] for c in d[\"cases\"]]}, open(\"req.json\", \"w\"))
+json.dump({\"model\": \"mini-bert-F32\", \"input\": [c[\"text\"] for c in d[\"cases\"]]}, open(\"req.json\", \"w\"))
 " &&
 	test "$(curl -s -o out.json -w "%{http_code}" "$B" -H "Content-Type: application/json" -d @req.json)" = 200 &&
 	"$PYTHON3" -c "
@@ -84,7 +84,9 @@ test_expect_success 'bad input: 400 with the parameter named' '
 	test "$(post "$B" "{\"input\":[[1,2],[99999999]]}")" = 400 && j out.json "d[\"error\"][\"message\"]" | grep "input\[1\]\[0\]" &&
 	test "$(post "$B" "{\"input\":\"a\",\"encoding_format\":\"hex\"}")" = 400 &&
 	test "$(post "$B" "{\"input\":\"a\",\"dimensions\":64}")" = 400 &&
-	test "$(post "$B" "{\"input\":\"a\"")" = 400
+	test "$(post "$B" "{\"input\":\"a\"")" = 400 &&
+	test "$(post "$B" "{\"model\":\"text-embedding-3-small\",\"input\":\"a\"}")" = 404 &&
+	j out.json "d[\"error\"][\"message\"]" | grep "this server serves .mini-bert-F32."
 '
 test_expect_success 'an encoder cannot generate: 400 naming /v1/embeddings' '
 	test "$(post "$BU/v1/completions" "{\"prompt\":\"hi\"}")" = 400 &&

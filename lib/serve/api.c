@@ -54,18 +54,6 @@ static void iso_time(char *buf, size_t n)
 
 static json_object *jstr(const char *s) { return ech_json_string(s, strlen(s)); }
 
-static bool model_matches(ech_server *s, const char *name)
-{
-    size_t il = strlen(s->model_id);
-    if (!strcmp(name, s->model_id))
-        return true;
-    /* "id.gguf", "id:latest" (Ollama tags) */
-    if (!strncmp(name, s->model_id, il) && (!strcmp(name + il, ".gguf") || !strcmp(name + il, ":latest")))
-        return true;
-    const char *base = strrchr(s->o.model_path, '/');
-    return !strcmp(name, base ? base + 1 : s->o.model_path);
-}
-
 static const char *finish_name(ech_stop_reason r, bool tool_calls)
 {
     if (tool_calls)
@@ -732,7 +720,7 @@ static enum MHD_Result generate(ech_http *h, ech_api_kind kind)
     size_t n_prompts = 1;
     if (ech_api_parse_gen(body, kind, &s->sdefault, g, &e) != ECH_OK)
         goto fail;
-    if (g->model && !model_matches(s, g->model)) {
+    if (g->model && !ech_server_model_matches(s, g->model)) {
         ech_api_fail(&e, 404, INVALID, "model_not_found", "model", "the model '%s' does not exist; this server serves '%s'",
                      g->model, s->model_id);
         goto fail;
@@ -866,7 +854,7 @@ static enum MHD_Result models(ech_http *h)
 
 static enum MHD_Result model_one(ech_http *h, const char *name)
 {
-    if (!model_matches(h->srv, name))
+    if (!ech_server_model_matches(h->srv, name))
         return ech_http_errorf(h, 404, INVALID, "model_not_found", "the model '%s' does not exist; this server serves '%s'",
                                name, h->srv->model_id);
     return ech_http_json(h, 200, model_json(h->srv));

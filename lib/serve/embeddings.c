@@ -63,6 +63,15 @@ enum MHD_Result ech_api_embeddings(ech_http *h)
     if (ech_api_parse_body(h->body, h->body_len, &body, &e) != ECH_OK)
         return ech_http_error(h, &e);
     ech_embed_request rq;
+    json_object *model = NULL;
+    if (json_object_object_get_ex(body, "model", &model) && json_object_is_type(model, json_type_string) &&
+        !ech_server_model_matches(s, json_object_get_string(model))) {
+        /* vectors of another model would not be comparable: say so */
+        ech_api_fail(&e, 404, INVALID, "model_not_found", "model", "the model '%s' does not exist; this server serves '%s'",
+                     json_object_get_string(model), s->model_id);
+        json_object_put(body);
+        return ech_http_error(h, &e);
+    }
     if (ech_embed_request_parse(body, ech_tokenizer_n_vocab(s->tk), &rq, &e) != ECH_OK) {
         json_object_put(body);
         return ech_http_error(h, &e);

@@ -95,6 +95,18 @@ fail:
     return st;
 }
 
+bool ech_server_model_matches(const ech_server *s, const char *name)
+{
+    size_t il = strlen(s->model_id);
+    if (!strcmp(name, s->model_id))
+        return true;
+    /* "id.gguf", "id:latest" (Ollama tags) */
+    if (!strncmp(name, s->model_id, il) && (!strcmp(name + il, ".gguf") || !strcmp(name + il, ":latest")))
+        return true;
+    const char *base = strrchr(s->o.model_path, '/');
+    return !strcmp(name, base ? base + 1 : s->o.model_path);
+}
+
 unsigned ech_server_port(const ech_server *s) { return s->bound_port; }
 
 void ech_server_stop(ech_server *s, int grace_ms)

@@ -79,6 +79,9 @@ typedef struct ech_server {
 } ech_server;
 
 ech_status ech_server_start(const ech_serve_opts *o, ech_server **out, ech_error *err);
+/* Whether a request's "model" names this server's model: its id, the id
+ * with ".gguf" or ":latest", or the file name. */
+bool ech_server_model_matches(const ech_server *s, const char *name);
 /* The TCP port listened on (useful with port 0). */
 unsigned ech_server_port(const ech_server *s);
 /* Stop: refuse new work, finish or cancel what runs (grace_ms), close. */
