@@ -291,8 +291,10 @@ static int input(state *s, const char *path)
     if (s->lines) {
         FILE *f = is_stdin ? stdin : fopen(path, "rb");
         if (!f) {
+            /* like cat: say so, go on with the other files, exit 1 */
             ech_cli_error(&cli, "%s: %s", path, strerror(errno));
-            return -1;
+            s->failed = 1;
+            return 0;
         }
         char *buf = NULL;
         size_t cap = 0;
@@ -317,7 +319,8 @@ static int input(state *s, const char *path)
     ech_status st = is_stdin ? ech_mapfile_open_fd(&mf, 0, "<stdin>", 1, &err) : ech_mapfile_open(&mf, path, &err);
     if (st != ECH_OK) {
         ech_cli_error(&cli, "%s", err.msg);
-        return -1;
+        s->failed = 1;
+        return 0;
     }
     int rc = document(s, source, 0, mf.data ? (const char *)mf.data : "", mf.size);
     ech_mapfile_close(&mf);

@@ -87,13 +87,13 @@ test_expect_success 'usage errors exit 2' '
 	expect_exit 2 ech-generate -m "$model" --kv-type q4 -p hi 2>err &&
 	expect_exit 2 ech-generate --bogus 2>err
 '
-test_expect_success 'missing model, vocab-only file, unknown architecture: exit 1 with a reason' '
+test_expect_success 'missing model, vocab-only file, an embedding model: exit 1 with a reason' '
 	expect_exit 1 ech-generate -m nope.gguf -p hi 2>err && grep -q "nope.gguf" err &&
 	if v=$(shared_path vocab/ggml-vocab-llama-spm.gguf); then
 		expect_exit 1 ech-generate -m "$v" -p hi 2>err && grep -q "token_embd.weight" err
 	fi &&
 	if b=$(shared_path models/ref/mini-bert-F32.gguf); then
-		expect_exit 1 ech-generate -m "$b" -p hi 2>err && grep -q "architecture .bert. is not supported" err
+		expect_exit 1 ech-generate -m "$b" -p hi 2>err && grep -q "bert is an embedding model (an encoder): it cannot generate" err
 	fi
 '
 test_expect_success 'every reference decoder model and type runs' '

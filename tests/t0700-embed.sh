@@ -136,7 +136,8 @@ test_expect_success 'errors: no model, bad options, a model that cannot embed, a
 	if g=$(shared_path models/ref/mini-gemma3-Q8_0.gguf); then
 		echo hi | expect_exit 1 ech-embed -m "$g" 2>e5 && grep "gemma3 cannot make embeddings" e5
 	fi &&
-	expect_exit 1 ech-embed -m "$bert" no-such-file 2>e6 && grep "^ech-embed: .*no-such-file" e6 &&
+	expect_exit 1 ech-embed -m "$bert" no-such-file s0.txt >o6 2>e6 && grep "^ech-embed: .*no-such-file" e6 &&
+	test "$(wc -l <o6)" = 1 &&
 	expect_exit 1 ech-embed -m no-such-model.gguf </dev/null 2>e7 && grep "^ech-embed: " e7
 '
 test_expect_success '--help and --version' '

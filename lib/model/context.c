@@ -426,8 +426,10 @@ static ech_status check_tokens(const ech_ctx *c, const int32_t *tokens, uint32_t
 ech_status ech_ctx_decode(ech_ctx *c, const int32_t *tokens, uint32_t n, ech_error *err)
 {
     if (c->p.encode)
-        return ech_error_set(err, ECH_ERR_INVALID, "%s: this context only encodes (embeddings)",
-                             ech_arch_name(c->m->hp.arch));
+        return ech_model_is_encoder(c->m)
+                   ? ech_error_set(err, ECH_ERR_INVALID, "%s is an embedding model (an encoder): it cannot generate",
+                                   ech_arch_name(c->m->hp.arch))
+                   : ech_error_set(err, ECH_ERR_INVALID, "this context only encodes (embeddings): it has no KV cache");
     if (n == 0)
         return ech_error_set(err, ECH_ERR_INVALID, "no tokens to decode");
     ech_status st = check_tokens(c, tokens, n, err);
