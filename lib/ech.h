@@ -14,7 +14,6 @@
  *   gguf/writer.h   GGUF v3 writer
  *   gguf/summary.h  headline facts of a model
  *   gguf/describe.h GGUF contents as JSON and text
- *   kernels/kernels.h numeric kernels: dequantize, dot products, matmul
  *   net/download.h  resumable, verified model downloads; the model cache
  *   tok/tokenizer.h text <-> token ids (SPM, BPE, WordPiece), streaming detokenizer
  *   kernels/kernels.h  block formats, dot products, matmul, CPU dispatch
@@ -51,7 +50,6 @@
 #include "kernels/kernels.h"
 #include "net/download.h"
 #include "tok/tokenizer.h"
-#include "kernels/kernels.h"
 #include "model/model.h"
 #include "model/context.h"
 #include "gen/sampler.h"
