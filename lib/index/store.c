@@ -272,10 +272,11 @@ ech_status ech_index_save(const ech_index *idx, const char *path, ech_error *err
     failed |= fflush(f) != 0;
     failed |= pwrite(fd, hdr, HDR_SIZE, 0) != HDR_SIZE;
     failed |= fsync(fd) != 0;
+    /* mkstemp made it 0600: take the old file's mode, or rw-r--r-- (best effort) */
+    struct stat old;
+    fchmod(fd, stat(path, &old) == 0 ? old.st_mode & 07777 : 0644);
     int saved = errno;
     failed |= fclose(f) != 0;
-    if (!failed)
-        fchmod(fd, 0644);  /* mkstemp made it 0600; best effort */
     if (failed || rename(tmp, path) != 0) {
         if (!failed)
             saved = errno;

@@ -1,11 +1,15 @@
 /* vecio.c - NDJSON embedding records (json-c) and .fvecs images. */
 #include "config.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "core/json.h"
+#include "core/mapfile.h"
 #include "index/vecio.h"
 
 void ech_vec_scratch_free(ech_vec_scratch *sc)
@@ -164,4 +168,117 @@ ech_status ech_fvecs_check(const void *data, size_t size, uint32_t *dim, size_t 
 const float *ech_fvecs_at(const void *data, uint32_t dim, size_t i)
 {
     return (const float *)(const void *)((const uint8_t *)data + i * (4 + 4 * (size_t)dim) + 4);
+}
+
+/* ---- readers --------------------------------------------------------------- */
+
+struct ech_vec_reader {
+    const char *name;
+    FILE *f;               /* NDJSON */
+    int own_f;
+    char *line;
+    size_t line_cap;
+    size_t lineno;
+    ech_vec_scratch sc;
+    ech_mapfile map;       /* .fvecs */
+    int fvecs;
+    uint32_t dim;
+    size_t count, next;
+};
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+ech_status ech_vec_reader_open(const char *path, int fvecs, ech_vec_reader **out, ech_error *err)
+{
+    *out = NULL;
+    int is_stdin = !path || strcmp(path, "-") == 0;
+    ech_vec_reader *r = calloc(1, sizeof *r);
+    if (!r)
+        return ech_error_set(err, ECH_ERR_NOMEM, "out of memory");
+    r->name = is_stdin ? "stdin" : path;
+    r->fvecs = fvecs == 1 || (fvecs < 0 && !is_stdin && ends_with(path, ".fvecs"));
+    ech_status st = ECH_OK;
+    if (r->fvecs) {
+        if (is_stdin)
+            st = ech_mapfile_open_fd(&r->map, 0, "stdin", 1, err);
+        else
+            st = ech_mapfile_open(&r->map, path, err);
+        if (!st && ech_fvecs_check(r->map.data, r->map.size, &r->dim, &r->count, err)) {
+            char msg[sizeof err->msg];
+            memcpy(msg, err->msg, sizeof msg);
+            st = ech_error_set(err, ECH_ERR_FORMAT, "%s: %.*s", r->name, (int)(sizeof msg - 64), msg);
+        }
+        /* records are 4-byte aligned in a mapping; a copied stream is malloc'ed */
+    } else if (is_stdin) {
+        r->f = stdin;
+    } else {
+        r->f = fopen(path, "r");
+        r->own_f = 1;
+        if (!r->f)
+            st = ech_error_set(err, ECH_ERR_IO, "%s: %s", path, strerror(errno));
+    }
+    if (st) {
+        ech_vec_reader_close(r);
+        return st;
+    }
+    *out = r;
+    return ECH_OK;
+}
+
+ech_status ech_vec_reader_next(ech_vec_reader *r, ech_vec_record *rec, int *done, ech_error *err)
+{
+    memset(rec, 0, sizeof *rec);
+    *done = 0;
+    if (r->fvecs) {
+        if (r->next >= r->count) {
+            *done = 1;
+            return ECH_OK;
+        }
+        rec->vec = ech_fvecs_at(r->map.data, r->dim, r->next);
+        rec->dim = r->dim;
+        for (uint32_t i = 0; i < r->dim; i++)
+            if (!isfinite(rec->vec[i]))
+                return ech_error_set(err, ECH_ERR_FORMAT, "%s: record %zu: value %u is NaN or infinite", r->name,
+                                     r->next, i);
+        r->next++;
+        return ECH_OK;
+    }
+    for (;;) {
+        errno = 0;
+        ssize_t n = getline(&r->line, &r->line_cap, r->f);
+        if (n < 0) {
+            if (ferror(r->f))
+                return ech_error_set(err, ECH_ERR_IO, "%s: read error: %s", r->name, strerror(errno));
+            *done = 1;
+            return ECH_OK;
+        }
+        r->lineno++;
+        size_t len = (size_t)n;
+        int blank = 1;
+        for (size_t i = 0; i < len && blank; i++)
+            blank = r->line[i] == ' ' || r->line[i] == '\t' || r->line[i] == '\r' || r->line[i] == '\n';
+        if (blank)
+            continue;
+        ech_error e;
+        ech_status st = ech_vec_parse_line(r->line, len, &r->sc, rec, &e);
+        if (st)
+            return ech_error_set(err, st, "%s:%zu: %.*s", r->name, r->lineno, (int)(sizeof e.msg - 64), e.msg);
+        return ECH_OK;
+    }
+}
+
+void ech_vec_reader_close(ech_vec_reader *r)
+{
+    if (!r)
+        return;
+    if (r->own_f && r->f)
+        fclose(r->f);
+    free(r->line);
+    ech_vec_scratch_free(&r->sc);
+    ech_mapfile_close(&r->map);
+    free(r);
 }

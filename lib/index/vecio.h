@@ -58,6 +58,16 @@ ech_status ech_fvecs_check(const void *data, size_t size, uint32_t *dim, size_t 
 /* Record i of a checked image (4-byte aligned when data is). */
 const float *ech_fvecs_at(const void *data, uint32_t dim, size_t i);
 
+/* Records from a file or stdin, one at a time: .fvecs when `fvecs` is 1, or
+ * when it is -1 and the name ends in ".fvecs"; NDJSON otherwise (blank lines
+ * are skipped).  `path` NULL or "-" is stdin.  Errors name the file and the
+ * line (NDJSON) or record (.fvecs).  A record lives until the next call. */
+typedef struct ech_vec_reader ech_vec_reader;
+ech_status ech_vec_reader_open(const char *path, int fvecs, ech_vec_reader **out, ech_error *err);
+/* The next record (*done = 0), or *done = 1 at the end. */
+ech_status ech_vec_reader_next(ech_vec_reader *r, ech_vec_record *rec, int *done, ech_error *err);
+void ech_vec_reader_close(ech_vec_reader *r);
+
 #ifdef __cplusplus
 }
 #endif
