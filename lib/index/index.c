@@ -558,6 +558,19 @@ static uint32_t descend(const ech_index *idx, ech_index_searcher *s, const float
     return ep;
 }
 
+#ifndef AHEAD
+#define AHEAD 2
+#endif
+
+/* All cache lines of element e's vector. */
+static inline void prefetch_vec(const ech_index *idx, uint32_t e)
+{
+    const char *v = (const char *)ech_idx_vec(idx, e);
+    size_t bytes = (size_t)idx->p.dim * 4;
+    for (size_t o = 0; o < bytes + 63; o += 64)
+        PREFETCH(v + (o < bytes ? o : bytes - 1));
+}
+
 /* Best-first search of level l from ep with `ef` results, into s->res (a
  * max-heap).  accept_all: construction (tombstones and filters ignored). */
 static int search_level(const ech_index *idx, ech_index_searcher *s, const float *q, uint32_t ep, float ep_d,
@@ -592,27 +605,27 @@ static int search_level(const ech_index *idx, ech_index_searcher *s, const float
             cnt = lst[0] & ECH_HEAD_COUNT;
             lst++;
         }
-        if (cnt) {
-            PREFETCH(vis + lst[0]);
-            PREFETCH(ech_idx_links0(idx, lst[0]));
-        }
+        /* unvisited neighbours first, then their distances with the
+         * vectors a few places ahead already on their way in */
+        uint32_t todo[2 * ECH_INDEX_MAX_M];
+        uint32_t m = 0;
         for (uint32_t j = 0; j < cnt; j++) {
             uint32_t e = lst[j];
-            if (j + 1 < cnt) {
-                PREFETCH(vis + lst[j + 1]);
-                PREFETCH(ech_idx_vec(idx, lst[j + 1]));
+            if (vis[e] != tag) {
+                vis[e] = tag;
+                todo[m++] = e;
             }
-            if (vis[e] == tag)
-                continue;
-            vis[e] = tag;
-            const float *v = ech_idx_vec(idx, e);
-            float d = idx->dist(q, v, dim);
-            s->ndist++;
+        }
+        for (uint32_t j = 0; j < m && j < AHEAD; j++)
+            prefetch_vec(idx, todo[j]);
+        for (uint32_t j = 0; j < m; j++) {
+            uint32_t e = todo[j];
+            if (j + AHEAD < m)
+                prefetch_vec(idx, todo[j + AHEAD]);
+            float d = idx->dist(q, ech_idx_vec(idx, e), dim);
             if (s->nres < ef || d < worst) {
                 if (cq_push(s, d, e))
                     return -1;
-                /* the neighbours' lists are read next: start fetching them */
-                PREFETCH(ech_idx_links0(idx, s->cq[0].id));
                 int ok = accept_all ||
                          (!(ech_idx_links0(idx, e)[0] & ECH_HEAD_DELETED) && (!filter || filter(idx, e, fctx)));
                 if (ok) {
@@ -623,6 +636,10 @@ static int search_level(const ech_index *idx, ech_index_searcher *s, const float
                 }
             }
         }
+        s->ndist += m;
+        /* the next candidate's list is read next */
+        if (s->ncq)
+            PREFETCH(ech_idx_links(idx, s->cq[0].id, l));
     }
     return 0;
 }
