@@ -119,16 +119,6 @@ static void *aligned_block(size_t size)
     return p;
 }
 
-static int grow_u64(uint64_t **a, size_t old_n, size_t new_n)
-{
-    uint64_t *p = realloc(*a, new_n * sizeof *p);
-    if (!p)
-        return -1;
-    (void)old_n;
-    *a = p;
-    return 0;
-}
-
 /* Make the index own all of its arrays, with room for `cap` elements. */
 static ech_status reserve(ech_index *idx, size_t cap, size_t upper_words, size_t key_bytes, size_t pay_bytes)
 {
@@ -223,7 +213,6 @@ static ech_status reserve(ech_index *idx, size_t cap, size_t upper_words, size_t
             return ECH_ERR_NOMEM;
         idx->pay_blob = p, idx->pay_blob_cap = pb;
     }
-    (void)grow_u64;
     return ECH_OK;
 }
 
@@ -756,7 +745,7 @@ static int insert(ech_index *idx, ech_index_searcher *s, uint32_t x)
             mine[1 + j] = s->sel[j].id;
         mine[0] = (mine[0] & ~ECH_HEAD_COUNT) | (uint32_t)k;
         unlock_elem(idx, x);
-        /* s->sel is reused by link_back: keep the chosen list in nbuf-safe copy */
+        /* link_back reuses s->sel: keep the chosen neighbours apart */
         uint32_t chosen[ECH_INDEX_MAX_M];
         float dch[ECH_INDEX_MAX_M];
         for (size_t j = 0; j < k; j++)
@@ -912,7 +901,7 @@ ech_status ech_index_add(ech_index *idx, const ech_index_item *items, size_t n, 
     }
     idx->key_kind = kind;
 
-    /* write the new elements (nothing can fail from here but allocation of scratch) */
+    /* write the new elements (from here on only scratch allocation can fail) */
     size_t first = idx->n;
     for (size_t i = 0; i < n; i++) {
         size_t e = first + i;
