@@ -42,6 +42,7 @@ int main(int argc, char **argv)
     for (int e = 0; e < ANN_N_EF; e++) {
         faiss::SearchParametersHNSW sp;
         sp.efSearch = ann_efs[e];
+        index->hnsw.efSearch = ann_efs[e];  // FAISS 1.7.3 ignores the per-call parameter here
         double best = 1e30;
         long hit = 0;
         for (int rep = 0; rep < 3; rep++) {
