@@ -23,6 +23,9 @@
  *   gen/generate.h  the generation loop with UTF-8-safe streaming and stop strings
  *   gen/prompt.h    a chat conversation rendered and tokenized (injection-safe)
  *   chat/template.h chat templates (a sandboxed Jinja interpreter)
+ *   index/distance.h vector distance kernels (l2, inner product, cosine)
+ *   index/index.h   HNSW vector index: build, search, delete, mmap'ed file
+ *   index/vecio.h   embedding readers: NDJSON records and .fvecs
  *
  * Conventions, everywhere: functions return ech_status (ECH_OK = 0); output
  * parameters come last, then an optional ech_error * for a message.  Whoever
@@ -56,6 +59,9 @@
 #include "gen/generate.h"
 #include "gen/prompt.h"
 #include "chat/template.h"
+#include "index/distance.h"
+#include "index/index.h"
+#include "index/vecio.h"
 
 #ifdef __cplusplus
 extern "C" {
