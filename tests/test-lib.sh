@@ -76,6 +76,7 @@ have_python() { command -v "$PYTHON3" >/dev/null 2>&1; }
 # test_done: print the plan; a passing test leaves no scratch behind
 test_done() {
 	serve_stop_all
+	fake_stop_all
 	say "1..$test_count"
 	if [ "$test_failed" -eq 0 ]; then
 		cd "$ECH_BUILD" && rm -rf "$TEST_DIR"
