@@ -600,12 +600,10 @@ ech_status ech_chat_acc_event(ech_chat_acc *a, const char *event, const char *da
         a->done = true;
         return ECH_OK;
     }
-    json_object *j = ech_client_parse_json(data, len, err);
-    if (!j) {
-        if (err)   /* say where: the parser's message is about the JSON */
-            ech_error_set(err, ECH_ERR_FORMAT, "stream chunk %zu: %s", a->chunks + 1, err->msg);
-        return ECH_ERR_FORMAT;
-    }
+    ech_error jerr;
+    json_object *j = ech_client_parse_json(data, len, &jerr);
+    if (!j)   /* say where: the parser's message is about the JSON */
+        return ech_error_set(err, jerr.code, "stream chunk %zu: %s", a->chunks + 1, jerr.msg);
     ech_status s = ECH_OK;
     json_object *e = member(j, "error");
     if (!json_object_is_type(j, json_type_object))

@@ -412,10 +412,13 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
     x->last_byte = now_s();
     if (x->stream && x->is_sse && x->status >= 200 && x->status < 300) {
         x->delivered += len;
-        ech_status s = ech_sse_parser_feed(&x->sse, data, len, on_sse, x, x->stop ? NULL : &x->stop_err);
+        ech_error perr;
+        ech_status s = ech_sse_parser_feed(&x->sse, data, len, on_sse, x, &perr);
         if (s != ECH_OK) {
-            if (!x->stop)   /* the decoder's own failure (an oversized event) */
+            if (!x->stop) {   /* the decoder's own failure (an oversized event) */
                 x->stop = s == ECH_ERR_RANGE ? ECH_ERR_FORMAT : s;
+                x->stop_err = perr;
+            }   /* else on_sse said why */
             return 0;
         }
         return len;
