@@ -237,4 +237,26 @@ test_expect_success 'usage errors exit 2' '
 	ech-chat --help | grep -q -- --no-stream && ech-chat --version | grep -q echostra
 '
 
+# share/examples/chat-client: a tool call, then the answer after the tool result
+cat >example.ndjson <<EOF
+{"sse":[$(chunk '{"role":"assistant","content":"","tool_calls":[{"index":0,"id":"call_t","type":"function","function":{"name":"current_time","arguments":"{}"}}]}' '"tool_calls"'),"[DONE]"]}
+{"sse":[$(chunk '{"content":"It is late."}' '"stop"'),"[DONE]"]}
+EOF
+test_expect_success 'the example program: tool call, tool result sent back, final answer' '
+	test -x "$ECH_BUILD/share/examples/chat-client" &&
+	fake_start f example.ndjson &&
+	ECH_BASE_URL=$FAKE_URL ECH_MODEL=ex "$ECH_BUILD/share/examples/chat-client" "What time is it?" >out.txt 2>err.txt &&
+	echo "It is late." >want.txt && cmp out.txt want.txt &&
+	grep -q "the model calls current_time({})" err.txt &&
+	py <<-\PY
+	r = reqs("f.req")
+	assert len(r) == 2, r
+	m = r[1]["body"]["messages"]
+	assert [x["role"] for x in m] == ["system", "user", "assistant", "tool"], m
+	assert m[2]["tool_calls"] == [{"id": "call_t", "type": "function", "function": {"name": "current_time", "arguments": "{}"}}], m[2]
+	assert m[3]["tool_call_id"] == "call_t" and m[3]["content"].endswith("Z"), m[3]
+	assert r[1]["body"]["model"] == "ex" and r[1]["body"]["tools"][0]["function"]["name"] == "current_time"
+	PY
+'
+
 test_done
