@@ -95,10 +95,18 @@ test_expect_success 'tool-call fragments are reassembled by index; tools are sen
 cat >framing.ndjson <<'EOF'
 {"chunks":["\ufeff: keep-alive comment\r\n\r\n","data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\r\n\r\n","data: {\"choices\":[{\"ind","ex\":0,\"delta\":{\"content\":\"b\"}}]}\r","\r","event: message\nid: 7\nretry: 1000\nfoo: bar\ndata: {\"choices\":\ndata: [{\"index\":0,\"delta\":{\"content\":\"c\"},\"finish_reason\":\"stop\"}]}\n\n","data:[DONE]\n\n"],"chunk_delay_ms":10}
 EOF
-test_expect_success 'SSE framing: BOM, comments, CRLF/CR, split lines, multi-line data, other fields' '
+cat >>framing.ndjson <<EOF
+{"headers":{"content-type":"text/plain"},"sse":[$(chunk '{"content":"sniffed"}' '"stop"'),"[DONE]"]}
+{"json":$REPLY}
+EOF
+test_expect_success 'SSE framing (BOM, comments, CRLF/CR, split lines, multi-line data); wrong content type; JSON for a stream' '
 	fake_start f framing.ndjson &&
 	echo x | ech-chat --base-url "$FAKE_URL" -m m >out.txt &&
-	printf "abc\n" >want.txt && cmp out.txt want.txt
+	printf "abc\n" >want.txt && cmp out.txt want.txt &&
+	echo x | ech-chat --base-url "$FAKE_URL" -m m >out2.txt &&
+	echo sniffed >want2.txt && cmp out2.txt want2.txt &&
+	echo x | ech-chat --base-url "$FAKE_URL" -m m --json >out3.ndjson &&
+	grep -q "^{\"event\":\"delta\",\"content\":\"Hello there\"}$" out3.ndjson
 '
 
 cat >malformed.ndjson <<EOF
