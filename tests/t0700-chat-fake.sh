@@ -163,6 +163,21 @@ test_expect_success '429 with retry-after and 503 with retry-after-ms are waited
 	test "$(wc -l <f.req)" -eq 3
 '
 
+when=$(date -u -d "@$(($(date +%s) + 2))" "+%a, %d %b %Y %H:%M:%S GMT" 2>/dev/null)
+cat >ratedate.ndjson <<EOF
+{"status":429,"headers":{"retry-after":"$when"},"json":{"error":{"message":"later"}}}
+{"json":$REPLY}
+EOF
+test_expect_success 'retry-after as an HTTP-date' '
+	test -n "$when" &&
+	fake_start f ratedate.ndjson &&
+	t0=$(now_ms) &&
+	echo x | ech-chat --base-url "$FAKE_URL" -m m --no-stream >out.txt &&
+	t1=$(now_ms) &&
+	echo "Hello there" >want.txt && cmp out.txt want.txt &&
+	test $((t1 - t0)) -ge 900 && test $((t1 - t0)) -lt 4000 && test "$(wc -l <f.req)" -eq 2
+'
+
 cat >fail500.ndjson <<EOF
 {"status":500,"headers":{"x-request-id":"req_500"},"json":{"error":{"message":"internal trouble","type":"server_error","code":null}},"repeat":3}
 EOF
@@ -264,6 +279,7 @@ test_expect_success 'the example program: tool call, tool result sent back, fina
 	assert m[2]["tool_calls"] == [{"id": "call_t", "type": "function", "function": {"name": "current_time", "arguments": "{}"}}], m[2]
 	assert m[3]["tool_call_id"] == "call_t" and m[3]["content"].endswith("Z"), m[3]
 	assert r[1]["body"]["model"] == "ex" and r[1]["body"]["tools"][0]["function"]["name"] == "current_time"
+	assert r[0]["peer_port"] == r[1]["peer_port"], "one client, one kept-alive connection"
 	PY
 '
 
