@@ -283,4 +283,14 @@ test_expect_success 'the example program: tool call, tool result sent back, fina
 	PY
 '
 
+cat >threads.ndjson <<EOF
+{"json":$REPLY,"repeat":40}
+EOF
+test_expect_success 'four threads, a client each, ten requests each' '
+	fake_start f threads.ndjson &&
+	test "$(ECH_BASE_URL=$FAKE_URL client-threads 4 10)" = ok &&
+	test "$(wc -l <f.req)" -eq 40 &&
+	test "$("$PYTHON3" -c "import json; print(len({json.loads(l)[\"peer_port\"] for l in open(\"f.req\")}))")" -le 4
+'
+
 test_done
