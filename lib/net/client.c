@@ -363,7 +363,7 @@ static int on_sse(void *user, const ech_sse_message *m)
     exchange *x = user;
     ech_status s = ech_chat_acc_event(x->acc, m->event, m->data, m->data_len, &x->stream_ce, &x->stop_err);
     if (s != ECH_OK) {
-        x->stop = s;
+        x->stop = s == ECH_ERR_RANGE ? ECH_ERR_FORMAT : s;   /* a hostile index is a malformed stream */
         return 1;
     }
     return 0;
