@@ -293,4 +293,30 @@ test_expect_success 'four threads, a client each, ten requests each' '
 	test "$("$PYTHON3" -c "import json; print(len({json.loads(l)[\"peer_port\"] for l in open(\"f.req\")}))")" -le 4
 '
 
+cat >calls.ndjson <<EOF
+{"json":{"id":"cmpl-1","object":"text_completion","model":"m","choices":[{"index":0,"text":" upon a","finish_reason":"length"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}}
+{"sse":[{"choices":[{"index":0,"text":" upon"}]},{"choices":[{"index":0,"text":" a","finish_reason":"stop"}]},"[DONE]"]}
+{"json":{"object":"list","model":"emb","data":[{"index":1,"embedding":[0.5,-1,2]},{"index":0,"embedding":[1,0.25,0]}],"usage":{"prompt_tokens":2,"total_tokens":2}}}
+{"json":{"answer":42}}
+{"json":{"object":"list","data":[{"id":"a","owned_by":"x"},{"id":"b"},{"no":"id"}]}}
+EOF
+test_expect_success 'completions (whole and streamed), embeddings, any JSON call, models: sent and read back' '
+	fake_start f calls.ndjson &&
+	export ECH_BASE_URL=$FAKE_URL &&
+	test "$(client-calls completion)" = " upon a|length|3" &&
+	printf "[ upon][ a]<stop>\n upon a|stop|0\n" >want.txt && client-calls completion-stream >got.txt && cmp got.txt want.txt &&
+	printf "0: 1 0.25 0\n1: 0.5 -1 2\n" >want.txt && client-calls embeddings >got.txt && cmp got.txt want.txt &&
+	test "$(client-calls raw)" = "{\"answer\":42}" &&
+	printf "a x\nb -\n" >want.txt && client-calls models >got.txt && cmp got.txt want.txt &&
+	py <<-\PY
+	r = reqs("f.req")
+	assert [(x["method"], x["path"]) for x in r] == [("POST", "/v1/completions")] * 2 + [
+	    ("POST", "/v1/embeddings"), ("POST", "/v1/custom"), ("GET", "/v1/models")], r
+	assert r[0]["body"] == {"prompt": "Once", "max_tokens": 5, "stop": ["\n"]}, r[0]
+	assert r[1]["body"]["stream"] is True
+	assert r[2]["body"] == {"model": "emb", "input": ["a", "b"], "encoding_format": "float", "dimensions": 3}, r[2]
+	assert r[3]["body"] == {"q": [1, 2]}
+	PY
+'
+
 test_done
