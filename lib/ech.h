@@ -15,6 +15,8 @@
  *   gguf/summary.h  headline facts of a model
  *   gguf/describe.h GGUF contents as JSON and text
  *   net/download.h  resumable, verified model downloads; the model cache
+ *   net/client.h    OpenAI-compatible HTTP client: chat, completions, embeddings, models
+ *   net/sse_parse.h the text/event-stream (SSE) decoder
  *   tok/tokenizer.h text <-> token ids (SPM, BPE, WordPiece), streaming detokenizer
  *   kernels/kernels.h  block formats, dot products, matmul, CPU dispatch
  *   model/model.h   decoder models: hyperparameters and weight views
@@ -52,6 +54,8 @@
 #include "gguf/describe.h"
 #include "kernels/kernels.h"
 #include "net/download.h"
+#include "net/client.h"
+#include "net/sse_parse.h"
 #include "tok/tokenizer.h"
 #include "model/model.h"
 #include "model/context.h"
