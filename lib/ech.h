@@ -16,6 +16,8 @@
  *   gguf/describe.h GGUF contents as JSON and text
  *   kernels/kernels.h numeric kernels: dequantize, dot products, matmul
  *   net/download.h  resumable, verified model downloads; the model cache
+ *   net/client.h    OpenAI-compatible HTTP client: chat, completions, embeddings, models
+ *   net/sse_parse.h the text/event-stream (SSE) decoder
  *   tok/tokenizer.h text <-> token ids (SPM, BPE, WordPiece), streaming detokenizer
  *   kernels/kernels.h  block formats, dot products, matmul, CPU dispatch
  *   model/model.h   decoder models: hyperparameters and weight views
@@ -50,6 +52,8 @@
 #include "gguf/describe.h"
 #include "kernels/kernels.h"
 #include "net/download.h"
+#include "net/client.h"
+#include "net/sse_parse.h"
 #include "tok/tokenizer.h"
 #include "kernels/kernels.h"
 #include "model/model.h"
