@@ -26,6 +26,11 @@
  *   gen/generate.h  the generation loop with UTF-8-safe streaming and stop strings
  *   gen/prompt.h    a chat conversation rendered and tokenized (injection-safe)
  *   chat/template.h chat templates (a sandboxed Jinja interpreter)
+ *   agent/proc.h    child processes for tools (timeouts, process groups)
+ *   agent/mcp.h     Model Context Protocol client (stdio, Streamable HTTP)
+ *   agent/redact.h  secrets kept out of logs and tool results
+ *   agent/tools.h   the tool registry: built-ins, tool files, MCP servers
+ *   agent/agent.h   the agent loop and its session file
  *
  * Conventions, everywhere: functions return ech_status (ECH_OK = 0); output
  * parameters come last, then an optional ech_error * for a message.  Whoever
@@ -62,6 +67,11 @@
 #include "gen/generate.h"
 #include "gen/prompt.h"
 #include "chat/template.h"
+#include "agent/proc.h"
+#include "agent/mcp.h"
+#include "agent/redact.h"
+#include "agent/tools.h"
+#include "agent/agent.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -18,6 +18,7 @@
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "net/sse_parse.h"
 #include "ech.h"
 
 const char *const ech_mcp_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05", NULL};
@@ -233,100 +234,6 @@ void ech_mcp_result_free(ech_mcp_result *res)
 {
     free(res->text);
     res->text = NULL;
-}
-
-/* ---- Server-Sent Events -------------------------------------------------------- */
-
-void ech_mcp_sse_init(ech_mcp_sse *s, size_t max_line, ech_sse_data_fn on_data, void *user)
-{
-    memset(s, 0, sizeof *s);
-    s->max_line = max_line;
-    s->on_data = on_data;
-    s->user = user;
-}
-
-void ech_mcp_sse_free(ech_mcp_sse *s)
-{
-    free(s->line);
-    free(s->data);
-    memset(s, 0, sizeof *s);
-}
-
-static ech_status grow(char **p, size_t *cap, size_t need)
-{
-    if (need <= *cap)
-        return ECH_OK;
-    size_t c = *cap ? *cap : 256;
-    while (c < need)
-        c *= 2;
-    char *q = realloc(*p, c);
-    if (!q)
-        return ECH_ERR_NOMEM;
-    *p = q;
-    *cap = c;
-    return ECH_OK;
-}
-
-static ech_status sse_line(ech_mcp_sse *s)
-{
-    const char *l = s->line;
-    size_t n = s->len;
-    if (n == 0) {   /* a blank line ends the event */
-        int r = 0;
-        if (s->data_len && !s->skip_event)
-            r = s->on_data(s->user, s->data, s->data_len - 1);   /* without the last "\n" */
-        s->data_len = 0;
-        s->skip_event = 0;
-        return r ? ECH_ERR_CANCELED : ECH_OK;
-    }
-    if (l[0] == ':')
-        return ECH_OK;
-    const char *colon = memchr(l, ':', n);
-    size_t fl = colon ? (size_t)(colon - l) : n;
-    const char *val = colon ? colon + 1 : l + n;
-    size_t vl = (size_t)(l + n - val);
-    if (vl && *val == ' ')
-        val++, vl--;
-    if (fl == 4 && memcmp(l, "data", 4) == 0) {
-        if (s->data_len + vl + 2 > s->max_line)
-            return ECH_ERR_RANGE;
-        if (grow(&s->data, &s->data_cap, s->data_len + vl + 2) != ECH_OK)
-            return ECH_ERR_NOMEM;
-        if (vl)
-            memcpy(s->data + s->data_len, val, vl);
-        s->data_len += vl;
-        s->data[s->data_len++] = '\n';
-        s->data[s->data_len] = '\0';
-    } else if (fl == 5 && memcmp(l, "event", 5) == 0) {
-        s->skip_event = !(vl == 0 || (vl == 7 && memcmp(val, "message", 7) == 0));
-    }
-    return ECH_OK;
-}
-
-ech_status ech_mcp_sse_feed(ech_mcp_sse *s, const char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        char c = p[i];
-        if (s->after_cr) {
-            s->after_cr = 0;
-            if (c == '\n')
-                continue;
-        }
-        if (c == '\n' || c == '\r') {
-            s->after_cr = c == '\r';
-            ech_status st = sse_line(s);
-            s->len = 0;
-            if (st != ECH_OK)
-                return st;
-            continue;
-        }
-        if (s->len + 1 >= s->max_line)
-            return ECH_ERR_RANGE;
-        if (grow(&s->line, &s->cap, s->len + 2) != ECH_OK)
-            return ECH_ERR_NOMEM;
-        s->line[s->len++] = c;
-    }
-    return ECH_OK;
 }
 
 /* ---- dispatch --------------------------------------------------------------------- */
@@ -610,7 +517,7 @@ static ech_status send_stdio(ech_mcp *m, const char *line, size_t n, long long d
 typedef struct http_xfer {
     ech_mcp *m;
     int is_sse;
-    ech_mcp_sse sse;
+    ech_sse_parser sse;
     ech_buf body;
     int too_big;
     int stopped;          /* we ended the transfer: the answer is in */
@@ -643,10 +550,11 @@ static size_t on_http_header(char *p, size_t size, size_t nmemb, void *user)
     return n;
 }
 
-static int on_sse_data(void *user, const char *data, size_t n)
+static int on_sse_event(void *user, const ech_sse_message *e)
 {
     http_xfer *x = user;
-    handle_text(x->m, data, n);
+    if (strcmp(e->event, "message") == 0 && e->data_len)   /* MCP sends its messages as "message" events */
+        handle_text(x->m, e->data, e->data_len);
     return x->m->done;
 }
 
@@ -655,7 +563,7 @@ static size_t on_http_body(char *p, size_t size, size_t nmemb, void *user)
     http_xfer *x = user;
     size_t n = size * nmemb;
     if (x->is_sse) {
-        ech_status st = ech_mcp_sse_feed(&x->sse, p, n);
+        ech_status st = ech_sse_parser_feed(&x->sse, p, n, on_sse_event, x, NULL);
         if (st == ECH_ERR_CANCELED) {
             x->stopped = 1;   /* our answer came; the stream may stay open */
             return 0;
@@ -695,7 +603,7 @@ static ech_status http_post(ech_mcp *m, const char *method_verb, json_object *ms
     for (t = m->user_headers; t; t = t->next)
         h = curl_slist_append(h, t->data);
     http_xfer x = {.m = m};
-    ech_mcp_sse_init(&x.sse, MAX_MESSAGE, on_sse_data, &x);
+    ech_sse_parser_init(&x.sse, MAX_MESSAGE);
     char errbuf[CURL_ERROR_SIZE] = "";
     long timeout = 0;
     if (deadline) {
@@ -743,7 +651,7 @@ static ech_status http_post(ech_mcp *m, const char *method_verb, json_object *ms
     } else if (!x.is_sse && x.body.len) {
         handle_text(m, x.body.data, x.body.len);
     }
-    ech_mcp_sse_free(&x.sse);
+    ech_sse_parser_free(&x.sse);
     ech_buf_free(&x.body);
     /* answers to requests the server made meanwhile */
     json_object *replies = m->replies;

@@ -3,7 +3,8 @@
  * Two transports: stdio (the server is a child process; newline-delimited
  * JSON-RPC 2.0 on its stdin and stdout, its stderr to a descriptor or the log
  * callback, never to our stdout) and Streamable HTTP (each message POSTed to
- * one URL, answered with JSON or a Server-Sent Events stream; the
+ * one URL, answered with JSON or a Server-Sent Events stream (read with
+ * net/sse_parse.h); the
  * Mcp-Session-Id the server hands out is sent back on every request).
  *
  * ech_mcp_connect runs the handshake: `initialize` offering protocol
@@ -108,26 +109,6 @@ void ech_rpc_msg_free(ech_rpc_msg *m);
  * items described ("[image: image/png, 1234 bytes]"), items joined by
  * newlines; structuredContent when there is no content.  malloc'ed. */
 char *ech_mcp_render_content(json_object *result);
-
-/* Server-Sent Events, as far as MCP needs them: events' data fields joined
- * by "\n" and handed to `on_data` (event types other than "message" are
- * skipped).  Lines end in \n, \r\n or \r; comments and unknown fields are
- * ignored.  A line longer than `max_line` is ECH_ERR_RANGE. */
-typedef int (*ech_sse_data_fn)(void *user, const char *data, size_t n);
-typedef struct ech_mcp_sse {
-    char *line;
-    size_t len, cap, max_line;
-    char *data;
-    size_t data_len, data_cap;
-    int skip_event;            /* the current event is not "message" */
-    int after_cr;              /* the last byte was \r: a following \n ends nothing */
-    ech_sse_data_fn on_data;
-    void *user;
-} ech_mcp_sse;
-void ech_mcp_sse_init(ech_mcp_sse *s, size_t max_line, ech_sse_data_fn on_data, void *user);
-/* Feed bytes; returns ECH_ERR_CANCELED when on_data returned nonzero. */
-ech_status ech_mcp_sse_feed(ech_mcp_sse *s, const char *p, size_t n);
-void ech_mcp_sse_free(ech_mcp_sse *s);
 
 #ifdef __cplusplus
 }

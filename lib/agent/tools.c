@@ -42,7 +42,7 @@ struct ech_toolset {
     int timeout_ms;
     size_t cap;
     int mcp_stderr_fd;
-    const ech_secrets *secrets;
+    ech_secrets *secrets;
     tool *t;
     size_t n, cap_t;
     ech_mcp **servers;
@@ -478,6 +478,11 @@ static ech_status add_config_server(ech_toolset *ts, const char *path, const cha
     if (json_object_object_get_ex(c, "env", &v) && !(env = pairs(v, "=", where, err))) {
         free(argv);
         return err ? err->code : ECH_ERR_FORMAT;
+    }
+    for (size_t i = 0; env && env[i] && ts->secrets; i++) {
+        const char *eq = strchr(env[i], '=');
+        if (ech_secret_name(env[i], (size_t)(eq - env[i])))
+            ech_secrets_add(ts->secrets, eq + 1);
     }
     ech_mcp_opts o = {.name = name, .argv = argv, .env = (const char *const *)env, .stderr_fd = ts->mcp_stderr_fd};
     ech_mcp *m;

@@ -41,7 +41,8 @@ typedef struct ech_toolset_opts {
     int timeout_ms;             /* per call, unless a tool file says otherwise (0: 60 s) */
     size_t output_cap;          /* bytes of a result kept (0: 64 KiB) */
     int mcp_stderr_fd;          /* MCP servers' stderr (-1: ech_log at INFO) */
-    const ech_secrets *secrets; /* replaced in results; may be NULL (borrowed) */
+    ech_secrets *secrets;       /* replaced in results, and secret values of MCP servers'
+                                 * configured env are added to it; may be NULL (borrowed) */
 } ech_toolset_opts;
 
 typedef struct ech_toolset ech_toolset;
