@@ -45,10 +45,6 @@ size_t ech_chat_acc_chunks(const ech_chat_acc *a);
 ech_status ech_chat_acc_finish(ech_chat_acc *a, ech_chat_response *out, ech_error *err);
 ech_status ech_chat_acc_finish_completion(ech_chat_acc *a, ech_completion_response *out, ech_error *err);
 
-/* Deliver a whole reply as stream events (for a server that answered a
- * streamed request with plain JSON). */
-ech_status ech_chat_response_replay(const ech_chat_response *r, ech_chat_stream_fn fn, void *user, ech_error *err);
-
 /* Set err's message from `ce` ("HTTP 429 (rate limit): ... [request id X]"). */
 ech_status ech_client_error_report(const ech_client_error *ce, ech_status code, ech_error *err);
 

@@ -231,6 +231,12 @@ ech_status ech_client_chat(ech_client *c, const ech_chat_request *req, ech_chat_
                            void *user, ech_chat_response *resp, ech_error *err);
 void ech_chat_response_free(ech_chat_response *r);
 
+/* Deliver a whole reply to `fn` as the events a stream of it would have
+ * given (REASONING, DELTA, TOOL_CALL, FINISH per choice, then USAGE);
+ * ECH_ERR_CANCELED if fn returns nonzero.  ech_client_chat does this itself
+ * when a server answers a streamed request with plain JSON. */
+ech_status ech_chat_response_replay(const ech_chat_response *r, ech_chat_stream_fn fn, void *user, ech_error *err);
+
 /* The assistant message of `ch` as a JSON object ({"role":"assistant",
  * "content":..., "tool_calls":[...]}), ready to append to a conversation.
  * A new reference (the caller puts it), NULL on OOM. */
