@@ -346,17 +346,7 @@ ech_status ech_agent_run(ech_agent *a, const char *task, char **final, ech_error
         if (st != ECH_OK)
             break;
         a->turns++;
-        if (resp.usage.present) {
-            json_object *ev = event("usage", a->turns);
-            json_object_object_add(ev, "prompt_tokens", json_object_new_int64(resp.usage.prompt_tokens));
-            json_object_object_add(ev, "completion_tokens", json_object_new_int64(resp.usage.completion_tokens));
-            json_object_object_add(ev, "total_tokens", json_object_new_int64(resp.usage.total_tokens));
-            if (emit(a, ev)) {
-                ech_chat_response_free(&resp);
-                st = ech_error_set(err, ECH_ERR_CANCELED, "stopped");
-                break;
-            }
-        }
+        ech_usage usage = resp.usage;
         if (!resp.n_choices) {
             ech_chat_response_free(&resp);
             st = ech_error_set(err, ECH_ERR_FORMAT, "the model's answer has no choices");
@@ -370,6 +360,13 @@ ech_status ech_agent_run(ech_agent *a, const char *task, char **final, ech_error
         }
         json_object_array_add(a->messages, msg);
         int stop = announce(a, msg);   /* before saving: it gives calls their ids */
+        if (usage.present && !stop) {
+            json_object *ev = event("usage", a->turns);
+            json_object_object_add(ev, "prompt_tokens", json_object_new_int64(usage.prompt_tokens));
+            json_object_object_add(ev, "completion_tokens", json_object_new_int64(usage.completion_tokens));
+            json_object_object_add(ev, "total_tokens", json_object_new_int64(usage.total_tokens));
+            stop = emit(a, ev);
+        }
         if ((st = ech_agent_save(a, err)) != ECH_OK)
             break;
         if (stop) {

@@ -32,7 +32,8 @@ extern "C" {
  *   message      {turn, role: "assistant", content, tool_calls: [{id, name, arguments}]}
  *   tool_call    {turn, id, name, arguments}
  *   tool_result  {turn, id, name, content, is_error, seconds}
- *   usage        {turn, prompt_tokens, completion_tokens, total_tokens}
+ *   usage        {turn, prompt_tokens, completion_tokens, total_tokens} (after
+ *                its message, when the server reports usage)
  *   final        {turns, content}
  * `ev` is borrowed for the call.  Return nonzero to stop the run
  * (ECH_ERR_CANCELED). */

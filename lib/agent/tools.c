@@ -639,11 +639,16 @@ static void run_list_directory(ech_toolset *ts, json_object *args, ech_tool_resu
     closedir(d);
     if (n)
         qsort(names, n, sizeof *names, cmp_str);
+    size_t shown = 0;
     for (size_t i = 0; i < n; i++) {
-        if (b->len <= ts->cap)
+        if (b->len + strlen(names[i]) + 1 <= ts->cap) {
             ech_buf_printf(b, "%s\n", names[i]);
+            shown++;
+        }
         free(names[i]);
     }
+    if (shown < n)
+        ech_buf_printf(b, "[%zu more entries not shown]\n", n - shown);
     free(names);
     if (!n)
         ech_buf_printf(b, "(%s is empty)", path);
@@ -756,13 +761,11 @@ ech_status ech_toolset_call(ech_toolset *ts, const char *name, const char *argum
             ech_buf_printf(&b, "%s %s", i ? "," : "", ts->t[i].name);
     } else if ((args = parse_args(t, arguments, r, &b)) != NULL) {
         switch (t->kind) {
-        case KIND_READ_FILE:
+        case KIND_READ_FILE:   /* these two keep to the cap themselves and say so */
             run_read_file(ts, args, r, &b);
-            cap_text(&b, ts->cap, 0);
             break;
         case KIND_LIST_DIRECTORY:
             run_list_directory(ts, args, r, &b);
-            cap_text(&b, ts->cap, 0);
             break;
         case KIND_RUN_SHELL: {
             const char *cmd = str_of(args, "command");
