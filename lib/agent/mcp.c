@@ -640,7 +640,8 @@ static ech_status http_post(ech_mcp *m, const char *method_verb, json_object *ms
     } else if (rc == CURLE_OPERATION_TIMEDOUT) {
         st = ech_error_set(err, ECH_ERR_CANCELED, "the MCP server '%s' timed out", m->name);
     } else if (rc != CURLE_OK) {
-        st = ech_error_set(err, ECH_ERR_NET, "the MCP server '%s' at %s: %s", m->name, m->url,
+        st = ech_error_set(err, ECH_ERR_NET, "the MCP server '%s'%s%s: %s", m->name,
+                           strcmp(m->name, m->url) ? " at " : "", strcmp(m->name, m->url) ? m->url : "",
                            errbuf[0] ? errbuf : curl_easy_strerror(rc));
     } else if (status == 404 && m->session_id && msg) {
         st = ech_error_set(err, ECH_ERR_NOT_FOUND, "the MCP server '%s' ended the session (HTTP 404)", m->name);

@@ -489,6 +489,11 @@ static ech_status add_config_server(ech_toolset *ts, const char *path, const cha
     ech_status st = ech_mcp_connect(&o, &m, err);
     free(argv);
     free_strv(env);
+    if (st == ECH_ERR_NOT_FOUND && err) {   /* the command is missing: say which server wanted it */
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        ech_error_set(err, st, "%s: %s", where, msg);
+    }
     return st == ECH_OK ? add_server(ts, name, m, err) : st;
 }
 
@@ -681,8 +686,8 @@ static void run_process(ech_toolset *ts, const tool *t, char *const *argv, const
         ech_buf_append(b, pr.err.data, pr.err.len);
         dropped += pr.err_dropped;
     }
-    if (t->kind == KIND_RUN_SHELL && !failed && !b->len)
-        ech_buf_puts(b, "(no output)");
+    if (!failed && !b->len)
+        ech_buf_puts(b, "(no output)");   /* an empty result reads to models like a missing one */
     cap_text(b, ts->cap, dropped);
     r->is_error = failed;
     ech_proc_result_free(&pr);

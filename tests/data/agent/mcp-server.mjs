@@ -67,7 +67,7 @@ function makeServer() {
   return server;
 }
 
-process.stderr.write("ech-test-server: starting\n");
+process.stderr.write("ech-test-server: starting (pid " + process.pid + ")\n");
 if (process.argv.includes("--http")) {
   const json = process.argv.includes("--json");
   const sessions = new Map();
