@@ -326,10 +326,13 @@ int main(int argc, char **argv)
             json_object_object_add(o, "seconds", ech_json_double(r.seconds));
             put_redacted(stdout, ech_json_line(o));
             json_object_put(o);
+            fputc('\n', stdout);
         } else {
             put_redacted(stdout, r.content);
+            size_t n = strlen(r.content);
+            if (!n || r.content[n - 1] != '\n')
+                fputc('\n', stdout);
         }
-        fputc('\n', stdout);
         status = r.is_error ? ECH_EXIT_FAIL : ECH_EXIT_OK;
         ech_tool_result_free(&r);
         if (fflush(stdout) != 0)

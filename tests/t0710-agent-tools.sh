@@ -109,6 +109,19 @@ test_expect_success 'bad MCP configurations are refused with a reason, exit 1' '
 	expect_exit 1 ech-agent --mcp m5.json --list-tools 2>err && grep -q "exited (exit status 0)" err &&
 	expect_exit 1 ech-agent --mcp-url http://127.0.0.1:9/mcp --list-tools 2>err && grep -q "127.0.0.1:9" err
 '
+contrib="$ECH_SRC/contrib/agents/tools"
+if command -v jq >/dev/null 2>&1; then
+	test_expect_success 'contrib/agents tool files (shell commands around jq, wc and grep)' '
+		printf "one two\nthree\n" >w.txt &&
+		test "$(ech-agent --no-builtins --tool "$contrib/word-count.json" --call-tool word_count "{\"path\": \"w.txt\"}")" = " 2  3 14 w.txt" &&
+		expect_exit 1 ech-agent --no-builtins --tool "$contrib/word-count.json" --call-tool word_count "{\"path\": 3}" >out &&
+		grep -q "exit status 2" out &&
+		test "$(ech-agent --no-builtins --tool "$contrib/grep.json" --call-tool grep "{\"pattern\": \"th.ee\", \"path\": \"w.txt\"}")" = "2:three" &&
+		test "$(ech-agent --no-builtins --tool "$contrib/grep.json" --call-tool grep "{\"pattern\": \"absent\", \"path\": \"w.txt\"}")" = "(no output)"
+	'
+else
+	test_skip 'contrib/agents tool files' 'jq not installed'
+fi
 test_expect_success 'usage errors exit 2' '
 	expect_exit 2 ech-agent </dev/null 2>err && grep -q "no task" err &&
 	expect_exit 2 ech-agent --resume x 2>err && grep -q "needs --session" err &&

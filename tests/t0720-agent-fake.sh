@@ -141,4 +141,16 @@ test_expect_success 'the task on stdin' '
 	echo "a task on stdin" | ech-agent --base-url "$FAKE_URL" >out && test "$(cat out)" = "from stdin" &&
 	test "$(req f11 "r[0][\"body\"][\"messages\"][0][\"content\"]")" = "a task on stdin"
 '
+if command -v jq >/dev/null 2>&1 && command -v ech-chat >/dev/null 2>&1; then
+	test_expect_success 'contrib/agents/chat-loop.sh: a conversation file grows by one exchange per line' '
+		script s12.jsonl "text:first reply" "text:second reply" &&
+		fake_start f12 s12.jsonl &&
+		printf "hello\nand more\n" | ECH_BASE_URL="$FAKE_URL" ECH_MODEL=fake sh "$ECH_SRC/contrib/agents/chat-loop.sh" conv.json >out 2>/dev/null &&
+		test "$(cat out)" = "$(printf "first reply\nsecond reply")" &&
+		test "$(jq -c "[.[].role]" conv.json)" = "[\"system\",\"user\",\"assistant\",\"user\",\"assistant\"]" &&
+		test "$(req f12 "[m[\"content\"] for m in r[1][\"body\"][\"messages\"][1:]]")" = "[${q}hello${q}, ${q}first reply${q}, ${q}and more${q}]"
+	'
+else
+	test_skip 'contrib/agents/chat-loop.sh' 'jq or ech-chat missing'
+fi
 test_done
