@@ -62,10 +62,12 @@ static ech_secrets secrets;
 static int verbose;
 static volatile sig_atomic_t interrupted;
 
+/* The first SIGINT or SIGTERM ends the run at the next step (the session
+ * file is then whole); a second one kills us at once. */
 static void on_signal(int sig)
 {
-    (void)sig;
     interrupted = 1;
+    signal(sig, SIG_DFL);
 }
 
 /* Everything we print that could hold a secret passes through here. */
@@ -165,7 +167,7 @@ static char *read_task(int argc, char **argv, int first, int stdin_ok, int *fail
         }
         return ech_buf_steal(&b);
     }
-    if (!stdin_ok)
+    if (!stdin_ok || fcntl(STDIN_FILENO, F_GETFD) < 0)   /* none asked for, or stdin closed */
         return NULL;
     size_t len;
     char *s = ech_cli_read_file(&cli, "-", &len);

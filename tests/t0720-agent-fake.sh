@@ -8,10 +8,10 @@
 have_python || skip_all "python3 not installed"
 command -v fake-openai >/dev/null 2>&1 || skip_all "tests/tools/fake-openai not built"
 
-# script FILE STEP...: a fake-openai script, one chat completion per step:
+# mkscript FILE STEP...: a fake-openai script, one chat completion per step:
 #   call:NAME:ARGS[;NAME:ARGS...]   tool calls (ARGS is the raw arguments text)
 #   text:CONTENT                    a final answer
-script() {
+mkscript() {
 	"$PYTHON3" - "$@" <<-\PY
 	import json, sys
 	out = open(sys.argv[1], "w")
@@ -44,7 +44,7 @@ cat >tools.json <<'JSON'
 JSON
 
 test_expect_success 'a tool call, its result in the next request, the final answer on stdout' '
-	script s1.jsonl "call:read_file:{\"path\": \"note.txt\"}" "text:The word is plum." &&
+	mkscript s1.jsonl "call:read_file:{\"path\": \"note.txt\"}" "text:The word is plum." &&
 	fake_start f1 s1.jsonl &&
 	ech-agent --base-url "$FAKE_URL" -m fake --system "be brief" "What is the word in note.txt?" >out &&
 	test "$(cat out)" = "The word is plum." &&
@@ -57,7 +57,7 @@ test_expect_success 'a tool call, its result in the next request, the final answ
 	test "$(req f1 "r[1][\"body\"][\"messages\"][2][\"tool_calls\"][0][\"function\"][\"name\"]")" = read_file
 '
 test_expect_success '--json: message, usage, tool_call, tool_result and final events in order' '
-	script s2.jsonl "call:read_file:{\"path\": \"note.txt\"};list_directory:{}" "text:done" &&
+	mkscript s2.jsonl "call:read_file:{\"path\": \"note.txt\"};list_directory:{}" "text:done" &&
 	fake_start f2 s2.jsonl &&
 	ech-agent --base-url "$FAKE_URL" --json "look around" >ev.ndjson &&
 	"$PYTHON3" - <<-\PY
@@ -73,14 +73,14 @@ test_expect_success '--json: message, usage, tool_call, tool_result and final ev
 	PY
 '
 test_expect_success 'invalid JSON arguments and an unknown tool: error results, and the loop goes on' '
-	script s3.jsonl "call:read_file:{\"path\": \"note.t" "call:frobnicate:{}" "text:ok then" &&
+	mkscript s3.jsonl "call:read_file:{\"path\": \"note.t" "call:frobnicate:{}" "text:ok then" &&
 	fake_start f3 s3.jsonl &&
 	ech-agent --base-url "$FAKE_URL" "try" >out && test "$(cat out)" = "ok then" &&
 	req f3 "r[1][\"body\"][\"messages\"][-1][\"content\"]" | grep -q "^error: the arguments for read_file are not a JSON object" &&
 	req f3 "r[2][\"body\"][\"messages\"][-1][\"content\"]" | grep -q "^error: there is no tool named \"frobnicate\""
 '
 test_expect_success 'a tool that never exits times out; huge output is capped; the loop goes on' '
-	script s4.jsonl "call:hang:{}" "call:flood:{}" "text:survived" &&
+	mkscript s4.jsonl "call:hang:{}" "call:flood:{}" "text:survived" &&
 	fake_start f4 s4.jsonl &&
 	start=$(date +%s) &&
 	ech-agent --base-url "$FAKE_URL" --tool tools.json --tool-timeout 1 --output-cap 2000 "go" >out &&
@@ -90,19 +90,19 @@ test_expect_success 'a tool that never exits times out; huge output is capped; t
 	req f4 "r[2][\"body\"][\"messages\"][-1][\"content\"]" | grep -q "output truncated: 2998000 more bytes"
 '
 test_expect_success '--max-turns: stops with exit 1 after N model calls' '
-	script s5.jsonl "call:list_directory:{}" "call:list_directory:{}" "call:list_directory:{}" "text:never" &&
+	mkscript s5.jsonl "call:list_directory:{}" "call:list_directory:{}" "call:list_directory:{}" "text:never" &&
 	fake_start f5 s5.jsonl &&
 	expect_exit 1 ech-agent --base-url "$FAKE_URL" --max-turns 2 "loop" >out 2>err &&
 	grep -q "no final answer after 2 model calls" err && test ! -s out && test "$(req f5 "len(r)")" = 2
 '
 test_expect_success 'a model error fails the run (exit 1, the server'"'"'s message); the session resumes after it' '
-	script s6.jsonl "call:read_file:{\"path\": \"note.txt\"}" &&
+	mkscript s6.jsonl "call:read_file:{\"path\": \"note.txt\"}" &&
 	echo "{\"status\": 400, \"json\": {\"error\": {\"message\": \"context too long\", \"type\": \"invalid_request_error\"}}}" >>s6.jsonl &&
 	fake_start f6 s6.jsonl &&
 	expect_exit 1 ech-agent --base-url "$FAKE_URL" --session s.json "what is the word?" 2>err &&
 	grep -q "context too long" err &&
 	test "$("$PYTHON3" -c "import json; print([m[\"role\"] for m in json.load(open(\"s.json\"))[\"messages\"]])")" = "[${q}user${q}, ${q}assistant${q}, ${q}tool${q}]" &&
-	script s7.jsonl "text:plum" "text:second answer" &&
+	mkscript s7.jsonl "text:plum" "text:second answer" &&
 	fake_start f7 s7.jsonl &&
 	ech-agent --base-url "$FAKE_URL" --session s.json --resume >out </dev/null && test "$(cat out)" = plum &&
 	test "$(req f7 "len(r[0][\"body\"][\"messages\"])")" = 3 &&
@@ -112,13 +112,13 @@ test_expect_success 'a model error fails the run (exit 1, the server'"'"'s messa
 	test "$(req f7 "[m[\"role\"] for m in r[1][\"body\"][\"messages\"]]")" = "[${q}user${q}, ${q}assistant${q}, ${q}tool${q}, ${q}assistant${q}, ${q}user${q}]"
 '
 test_expect_success 'killed mid-tool: the checkpoint has the call; --resume runs it and goes on' '
-	script s8.jsonl "call:slow:{};read_file:{\"path\": \"note.txt\"}" &&
+	mkscript s8.jsonl "call:slow:{};read_file:{\"path\": \"note.txt\"}" &&
 	fake_start f8 s8.jsonl &&
 	ech-agent --base-url "$FAKE_URL" --tool tools.json --session k.json "slowly" >/dev/null 2>&1 & pid=$! &&
 	i=0; while [ $i -lt 100 ] && ! grep -q tool_calls k.json 2>/dev/null; do sleep 0.1; i=$((i + 1)); done &&
 	kill -9 $pid && wait $pid; ls k.json.tmp.* 2>/dev/null; ! ls k.json.tmp.* >/dev/null 2>&1 &&
 	test "$("$PYTHON3" -c "import json; print(json.load(open(\"k.json\"))[\"messages\"][-1][\"role\"])")" = assistant &&
-	script s9.jsonl "text:resumed" &&
+	mkscript s9.jsonl "text:resumed" &&
 	fake_start f9 s9.jsonl &&
 	ech-agent --base-url "$FAKE_URL" --tool tools.json --session k.json --resume >out </dev/null &&
 	test "$(cat out)" = resumed &&
@@ -127,7 +127,7 @@ test_expect_success 'killed mid-tool: the checkpoint has the call; --resume runs
 	test "$(req f9 "r[0][\"body\"][\"messages\"][-2][\"content\"]")" = "(no output)"
 '
 test_expect_success 'secrets: an API key and secret variables reach neither the events nor the model' '
-	script s10.jsonl "call:read_file:{\"path\": \"env.txt\"}" "text:ok" &&
+	mkscript s10.jsonl "call:read_file:{\"path\": \"env.txt\"}" "text:ok" &&
 	fake_start f10 s10.jsonl &&
 	printf "key=sk-test-0123456789 db=hunter2hunter2\n" >env.txt &&
 	DB_PASSWORD=hunter2hunter2 ech-agent --base-url "$FAKE_URL" --api-key sk-test-0123456789 --json "read env.txt" >ev.ndjson &&
@@ -136,14 +136,26 @@ test_expect_success 'secrets: an API key and secret variables reach neither the 
 	test "$(req f10 "r[1][\"body\"][\"messages\"][-1][\"content\"]")" = "key=[REDACTED] db=[REDACTED]"
 '
 test_expect_success 'the task on stdin' '
-	script s11.jsonl "text:from stdin" &&
+	mkscript s11.jsonl "text:from stdin" &&
 	fake_start f11 s11.jsonl &&
 	echo "a task on stdin" | ech-agent --base-url "$FAKE_URL" >out && test "$(cat out)" = "from stdin" &&
 	test "$(req f11 "r[0][\"body\"][\"messages\"][0][\"content\"]")" = "a task on stdin"
 '
+if command -v script >/dev/null 2>&1; then
+	test_expect_success 'run_shell on a terminal without --allow-shell: each command asked for, y runs it, n does not' '
+		mkscript s13.jsonl "call:run_shell:{\"command\": \"echo yes >ran.txt\"};run_shell:{\"command\": \"echo no >denied.txt\"}" "text:all done" &&
+		fake_start f13 s13.jsonl &&
+		printf "y\nn\n" | script -qec "ech-agent --base-url $FAKE_URL \"do it\"" /dev/null >tty.out &&
+		grep -q "Allow? \[y/N\]" tty.out && grep -q "all done" tty.out &&
+		test "$(cat ran.txt)" = yes && test ! -e denied.txt &&
+		test "$(req f13 "r[1][\"body\"][\"messages\"][-1][\"content\"]")" = "error: the user did not allow this command to run"
+	'
+else
+	test_skip 'run_shell approval on a terminal' 'script(1) not installed'
+fi
 if command -v jq >/dev/null 2>&1 && command -v ech-chat >/dev/null 2>&1; then
 	test_expect_success 'contrib/agents/chat-loop.sh: a conversation file grows by one exchange per line' '
-		script s12.jsonl "text:first reply" "text:second reply" &&
+		mkscript s12.jsonl "text:first reply" "text:second reply" &&
 		fake_start f12 s12.jsonl &&
 		printf "hello\nand more\n" | ECH_BASE_URL="$FAKE_URL" ECH_MODEL=fake sh "$ECH_SRC/contrib/agents/chat-loop.sh" conv.json >out 2>/dev/null &&
 		test "$(cat out)" = "$(printf "first reply\nsecond reply")" &&
