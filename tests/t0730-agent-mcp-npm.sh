@@ -32,6 +32,7 @@ cat >mcp.json <<JSON
   "t": {"command": "node", "args": ["$server"], "env": {"T_SERVICE_TOKEN": "tok-abcdef-123456", "T_PLAIN": "plain"}}
 }}
 JSON
+echo "{\"mcpServers\": {\"fs\": {\"command\": \"$cache/node_modules/.bin/mcp-server-filesystem\", \"args\": [\"$TEST_DIR/files\"]}}}" >fs.json
 cat >t.json <<JSON
 {"mcpServers": {"t": {"command": "node", "args": ["$server"], "env": {"T_SERVICE_TOKEN": "tok-abcdef-123456", "T_PLAIN": "plain"}}}}
 JSON
@@ -52,9 +53,9 @@ test_expect_success 'tools from two stdio servers, all pages, names namespaced w
 	test ! -s err
 '
 test_expect_success 'server-filesystem: a call, and an error result for a path outside its directory' '
-	ech-agent --mcp mcp.json --call-tool read_text_file "{\"path\": \"$TEST_DIR/files/a.txt\"}" >out &&
+	ech-agent --mcp fs.json --call-tool read_text_file "{\"path\": \"$TEST_DIR/files/a.txt\"}" >out &&
 	test "$(cat out)" = "hello from a file" &&
-	expect_exit 1 ech-agent --mcp mcp.json --call-tool read_text_file "{\"path\": \"/etc/hostname\"}" >out &&
+	expect_exit 1 ech-agent --mcp fs.json --call-tool read_text_file "{\"path\": \"/etc/hostname\"}" >out &&
 	grep -q "^error: .*denied" out
 '
 test_expect_success 'sdk server: results, isError, non-text content described, env from the config (secrets redacted)' '
