@@ -1,7 +1,7 @@
 /* t-agent.c - lib/agent: JSON-RPC messages, content rendering, redaction,
  * child processes, the tool registry, and MCP against scripted /bin/sh
  * servers (version fallback, server requests, death and silence mid-call).
- * Real MCP servers are in tests/t0730-agent-mcp-npm.sh. */
+ * Real MCP servers are in tests/t0770-agent-mcp-npm.sh. */
 #include "config.h"
 
 #include <stdlib.h>
