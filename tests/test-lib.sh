@@ -133,6 +133,7 @@ fake_stop_all() {
 fake_start() {
 	name=$1; script=$2; shift 2
 	: >"$TEST_DIR/$name.req"
+	rm -f "$TEST_DIR/$name.log"   # an old log would be read before the new one is opened
 	fake-openai --script "$script" --record "$TEST_DIR/$name.req" "$@" 2>"$TEST_DIR/$name.log" &
 	FAKE_PID=$!
 	FAKE_PIDS="$FAKE_PIDS $FAKE_PID"
@@ -140,7 +141,7 @@ fake_start() {
 	FAKE_URL=
 	i=0
 	while [ $i -lt 100 ]; do
-		port=$(sed -n 's/.*listening on http:\/\/[^ ]*:\([0-9][0-9]*\).*/\1/p' "$TEST_DIR/$name.log")
+		port=$(sed -n 's/.*listening on http:\/\/[^ ]*:\([0-9][0-9]*\).*/\1/p' "$TEST_DIR/$name.log" 2>/dev/null)
 		[ -n "$port" ] && break
 		kill -0 "$FAKE_PID" 2>/dev/null || { cat "$TEST_DIR/$name.log" >&2; return 1; }
 		sleep 0.05

@@ -13,6 +13,44 @@ enum {
     MAX_TOOL_CALLS = 256,      /* per choice */
 };
 
+/* ---- typed errors (here, not in client.c, so the fuzz target needs no libcurl) ---- */
+
+const char *ech_client_error_kind_name(ech_client_error_kind k)
+{
+    switch (k) {
+    case ECH_CLIENT_OK: return "ok";
+    case ECH_CLIENT_BAD_REQUEST: return "bad request";
+    case ECH_CLIENT_AUTH: return "authentication";
+    case ECH_CLIENT_PERMISSION: return "permission denied";
+    case ECH_CLIENT_NOT_FOUND: return "not found";
+    case ECH_CLIENT_CONFLICT: return "conflict";
+    case ECH_CLIENT_UNPROCESSABLE: return "unprocessable";
+    case ECH_CLIENT_RATE_LIMIT: return "rate limit";
+    case ECH_CLIENT_SERVER: return "server error";
+    case ECH_CLIENT_STATUS: return "HTTP error";
+    case ECH_CLIENT_CONNECTION: return "connection error";
+    case ECH_CLIENT_TIMEOUT: return "timeout";
+    case ECH_CLIENT_RESPONSE: return "bad response";
+    case ECH_CLIENT_CANCELED: return "canceled";
+    case ECH_CLIENT_LOCAL: return "local error";
+    }
+    return "error";
+}
+
+ech_status ech_client_error_report(const ech_client_error *ce, ech_status code, ech_error *err)
+{
+    char tail[200] = "";
+    size_t n = 0;
+    if (ce->request_id[0])
+        n += (size_t)snprintf(tail + n, sizeof tail - n, " [request id %s]", ce->request_id);
+    if (ce->attempts > 1 && n < sizeof tail)
+        snprintf(tail + n, sizeof tail - n, " (after %d tries)", ce->attempts);
+    if (ce->http_status)
+        return ech_error_set(err, code, "HTTP %d (%s): %s%s", ce->http_status, ech_client_error_kind_name(ce->kind),
+                             ce->message, tail);
+    return ech_error_set(err, code, "%s: %s%s", ech_client_error_kind_name(ce->kind), ce->message, tail);
+}
+
 /* ---- JSON helpers ------------------------------------------------------------ */
 
 json_object *ech_client_parse_json(const char *s, size_t len, ech_error *err)
@@ -600,12 +638,10 @@ ech_status ech_chat_acc_event(ech_chat_acc *a, const char *event, const char *da
         a->done = true;
         return ECH_OK;
     }
-    json_object *j = ech_client_parse_json(data, len, err);
-    if (!j) {
-        if (err)   /* say where: the parser's message is about the JSON */
-            ech_error_set(err, ECH_ERR_FORMAT, "stream chunk %zu: %s", a->chunks + 1, err->msg);
-        return ECH_ERR_FORMAT;
-    }
+    ech_error jerr;
+    json_object *j = ech_client_parse_json(data, len, &jerr);
+    if (!j)   /* say where: the parser's message is about the JSON */
+        return ech_error_set(err, jerr.code, "stream chunk %zu: %s", a->chunks + 1, jerr.msg);
     ech_status s = ECH_OK;
     json_object *e = member(j, "error");
     if (!json_object_is_type(j, json_type_object))

@@ -204,28 +204,6 @@ const char *ech_client_base_url(const ech_client *c) { return c->base_url; }
 
 const ech_client_error *ech_client_last_error(const ech_client *c) { return &c->last; }
 
-const char *ech_client_error_kind_name(ech_client_error_kind k)
-{
-    switch (k) {
-    case ECH_CLIENT_OK: return "ok";
-    case ECH_CLIENT_BAD_REQUEST: return "bad request";
-    case ECH_CLIENT_AUTH: return "authentication";
-    case ECH_CLIENT_PERMISSION: return "permission denied";
-    case ECH_CLIENT_NOT_FOUND: return "not found";
-    case ECH_CLIENT_CONFLICT: return "conflict";
-    case ECH_CLIENT_UNPROCESSABLE: return "unprocessable";
-    case ECH_CLIENT_RATE_LIMIT: return "rate limit";
-    case ECH_CLIENT_SERVER: return "server error";
-    case ECH_CLIENT_STATUS: return "HTTP error";
-    case ECH_CLIENT_CONNECTION: return "connection error";
-    case ECH_CLIENT_TIMEOUT: return "timeout";
-    case ECH_CLIENT_RESPONSE: return "bad response";
-    case ECH_CLIENT_CANCELED: return "canceled";
-    case ECH_CLIENT_LOCAL: return "local error";
-    }
-    return "error";
-}
-
 /* Truncation is fine here: messages are for people. */
 static void set_msg(ech_client_error *ce, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_msg(ech_client_error *ce, const char *fmt, ...)
@@ -248,20 +226,6 @@ static ech_client_error_kind kind_for_status(long st)
     case 429: return ECH_CLIENT_RATE_LIMIT;
     default: return st >= 500 ? ECH_CLIENT_SERVER : ECH_CLIENT_STATUS;
     }
-}
-
-ech_status ech_client_error_report(const ech_client_error *ce, ech_status code, ech_error *err)
-{
-    char tail[200] = "";
-    size_t n = 0;
-    if (ce->request_id[0])
-        n += (size_t)snprintf(tail + n, sizeof tail - n, " [request id %s]", ce->request_id);
-    if (ce->attempts > 1 && n < sizeof tail)
-        snprintf(tail + n, sizeof tail - n, " (after %d tries)", ce->attempts);
-    if (ce->http_status)
-        return ech_error_set(err, code, "HTTP %d (%s): %s%s", ce->http_status, ech_client_error_kind_name(ce->kind),
-                             ce->message, tail);
-    return ech_error_set(err, code, "%s: %s%s", ech_client_error_kind_name(ce->kind), ce->message, tail);
 }
 
 static ech_status local_error(ech_client *c, ech_error *err, ech_status code, const char *fmt, ...)
@@ -412,10 +376,13 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
     x->last_byte = now_s();
     if (x->stream && x->is_sse && x->status >= 200 && x->status < 300) {
         x->delivered += len;
-        ech_status s = ech_sse_parser_feed(&x->sse, data, len, on_sse, x, x->stop ? NULL : &x->stop_err);
+        ech_error perr;
+        ech_status s = ech_sse_parser_feed(&x->sse, data, len, on_sse, x, &perr);
         if (s != ECH_OK) {
-            if (!x->stop)   /* the decoder's own failure (an oversized event) */
+            if (!x->stop) {   /* the decoder's own failure (an oversized event) */
                 x->stop = s == ECH_ERR_RANGE ? ECH_ERR_FORMAT : s;
+                x->stop_err = perr;
+            }   /* else on_sse said why */
             return 0;
         }
         return len;
