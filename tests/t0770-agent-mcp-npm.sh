@@ -58,16 +58,6 @@ test_expect_success 'server-filesystem: a call, and an error result for a path o
 	expect_exit 1 ech-agent --mcp fs.json --call-tool read_text_file "{\"path\": \"/etc/hostname\"}" >out &&
 	grep -q "^error: .*denied" out
 '
-test_expect_success 'sdk server: results, isError, non-text content described, env from the config (secrets redacted)' '
-	test "$(ech-agent --mcp t.json --call-tool add "{\"a\": 2, \"b\": 40}")" = 42 &&
-	expect_exit 1 ech-agent --mcp t.json --call-tool fail >out </dev/null && test "$(cat out)" = "error: it failed on purpose" &&
-	ech-agent --mcp t.json --call-tool picture >out </dev/null &&
-	test "$(cat out)" = "$(printf "a red dot:\n[image: image/png, about 300 bytes]")" &&
-	test "$(ech-agent --mcp t.json --call-tool getenv "{\"name\": \"T_PLAIN\"}")" = plain &&
-	test "$(ech-agent --mcp t.json --call-tool getenv "{\"name\": \"T_SERVICE_TOKEN\"}")" = "[REDACTED]" &&
-	ech-agent -vv --mcp t.json --json --call-tool getenv "{\"name\": \"T_SERVICE_TOKEN\"}" >out 2>err &&
-	grep -q "\"content\":\"\[REDACTED\]\"" out && ! grep -q tok-abcdef-123456 out err
-'
 test_expect_success 'server stderr goes to --mcp-log (or the log with -v), never to stdout' '
 	ech-agent --mcp t.json --mcp-log mcp.log --call-tool shout "{\"text\": \"LOUD\"}" >out 2>err &&
 	test "$(cat out)" = shouted && grep -q "^shout: LOUD$" mcp.log && ! grep -q LOUD err &&
@@ -91,25 +81,34 @@ test_expect_success 'the server exits mid-call, or is killed mid-call: a clean e
 	i=0; while [ $i -lt 100 ] && ! test -s rc; do sleep 0.1; i=$((i + 1)); done &&
 	test "$(cat rc)" = 1 && grep -q "exited (killed by signal 9" out
 '
-test_expect_success 'MCP tools in the agent loop (fake model endpoint)' '
+test_expect_success 'sdk server in the agent loop (fake model): results, isError, image content, env, secrets' '
 	command -v fake-openai >/dev/null || { echo "fake-openai not built"; return 1; } &&
-	"$PYTHON3" -c "
-import json
-calls = [{\"id\": \"c1\", \"type\": \"function\", \"function\": {\"name\": \"echo\", \"arguments\": json.dumps({\"text\": \"via mcp\"})}},
-         {\"id\": \"c2\", \"type\": \"function\", \"function\": {\"name\": \"fail\", \"arguments\": \"{}\"}}]
-for msg in [{\"role\": \"assistant\", \"content\": None, \"tool_calls\": calls}, {\"role\": \"assistant\", \"content\": \"fine\"}]:
-    print(json.dumps({\"json\": {\"id\": \"x\", \"object\": \"chat.completion\", \"choices\": [{\"index\": 0, \"message\": msg, \"finish_reason\": \"stop\"}]}}))
-" >loop.jsonl &&
+	"$PYTHON3" - <<-\PY &&
+	import json
+	def call(i, name, args):
+	    return {"id": "c%d" % i, "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
+	calls = [call(1, "echo", {"text": "via mcp"}), call(2, "add", {"a": 2, "b": 40}), call(3, "fail", {}),
+	         call(4, "picture", {}), call(5, "getenv", {"name": "T_PLAIN"}), call(6, "getenv", {"name": "T_SERVICE_TOKEN"})]
+	with open("loop.jsonl", "w") as f:
+	    for msg in [{"role": "assistant", "content": None, "tool_calls": calls}, {"role": "assistant", "content": "fine"}]:
+	        f.write(json.dumps({"json": {"id": "x", "object": "chat.completion",
+	                                     "choices": [{"index": 0, "message": msg, "finish_reason": "stop"}]}}) + "\n")
+	PY
 	fake_start fl loop.jsonl &&
-	ech-agent --base-url "$FAKE_URL" --mcp t.json "use the tools" >out && test "$(cat out)" = fine &&
-	"$PYTHON3" -c "
-import json
-r = [json.loads(l) for l in open(\"fl.req\")]
-m = r[1][\"body\"][\"messages\"]
-assert m[-2] == {\"role\": \"tool\", \"tool_call_id\": \"c1\", \"content\": \"via mcp\"}, m[-2]
-assert m[-1] == {\"role\": \"tool\", \"tool_call_id\": \"c2\", \"content\": \"error: it failed on purpose\"}, m[-1]
-assert \"echo\" in [t[\"function\"][\"name\"] for t in r[0][\"body\"][\"tools\"]]
-"
+	ech-agent -vv --base-url "$FAKE_URL" --mcp t.json --json "use the tools" >ev.ndjson 2>err &&
+	! grep -q tok-abcdef-123456 ev.ndjson err fl.req &&
+	"$PYTHON3" - <<-\PY
+	import json
+	r = [json.loads(l) for l in open("fl.req")]
+	assert "echo" in [t["function"]["name"] for t in r[0]["body"]["tools"]]
+	got = {m["tool_call_id"]: m["content"] for m in r[1]["body"]["messages"] if m["role"] == "tool"}
+	assert got == {"c1": "via mcp", "c2": "42", "c3": "error: it failed on purpose",
+	               "c4": "a red dot:\n[image: image/png, about 300 bytes]", "c5": "plain", "c6": "[REDACTED]"}, got
+	ev = [json.loads(l) for l in open("ev.ndjson")]
+	errs = {e["id"]: e["is_error"] for e in ev if e["type"] == "tool_result"}
+	assert errs == {"c1": False, "c2": False, "c3": True, "c4": False, "c5": False, "c6": False}, errs
+	assert ev[-1] == {"type": "final", "turns": 2, "content": "fine"}
+	PY
 '
 
 # Streamable HTTP: our server answering with SSE streams, then with plain JSON
