@@ -58,9 +58,11 @@ test_expect_success 'server-filesystem: a call, and an error result for a path o
 	expect_exit 1 ech-agent --mcp fs.json --call-tool read_text_file "{\"path\": \"/etc/hostname\"}" >out &&
 	grep -q "^error: .*denied" out
 '
-test_expect_success 'server stderr goes to --mcp-log (or the log with -v), never to stdout' '
+test_expect_success 'server stderr goes to --mcp-log (secrets replaced) or the log with -v, never to stdout' '
 	ech-agent --mcp t.json --mcp-log mcp.log --call-tool shout "{\"text\": \"LOUD\"}" >out 2>err &&
 	test "$(cat out)" = shouted && grep -q "^shout: LOUD$" mcp.log && ! grep -q LOUD err &&
+	ech-agent --mcp t.json --mcp-log mcp.log --call-tool shout "{\"text\": \"tok-abcdef-123456\"}" >out &&
+	grep -q "^shout: \[REDACTED\]$" mcp.log && ! grep -q tok-abcdef-123456 mcp.log &&
 	ech-agent -v --mcp t.json --call-tool shout "{\"text\": \"LOUD\"}" >out 2>err &&
 	test "$(cat out)" = shouted && grep -q "^ech-agent: mcp t: shout: LOUD$" err
 '

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "agent/proc.h"
+#include "agent/redact.h"
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -45,6 +46,8 @@ struct ech_mcp {
     ech_proc proc;
     ech_buf in;                /* stdout bytes not yet a whole line */
     ech_buf errline;           /* stderr bytes not yet a whole line */
+    int log_fd;                /* stderr lines go here (-1: ech_log) */
+    const ech_secrets *secrets;
     /* HTTP */
     CURL *curl;
     char *url;
@@ -340,6 +343,23 @@ static void mark_dead(ech_mcp *m, const char *why)
     m->dead = 1;
 }
 
+/* One line the server wrote on stderr: to the log file (secrets replaced)
+ * or the log callback. */
+static void stderr_line(ech_mcp *m, const char *p, size_t n)
+{
+    if (m->log_fd < 0) {
+        ech_log(ECH_LOG_INFO, "mcp %s: %.*s", m->name, (int)n, p);
+        return;
+    }
+    size_t rn = n;
+    char *r = m->secrets ? ech_secrets_redact(m->secrets, p, n, &rn) : NULL;
+    const char *out = r ? r : p;
+    /* a log file is best effort: a full disk must not stop the agent */
+    if (write(m->log_fd, out, rn) < 0 || write(m->log_fd, "\n", 1) < 0)
+        ech_log(ECH_LOG_DEBUG, "mcp %s: cannot write the log: %s", m->name, strerror(errno));
+    free(r);
+}
+
 static void log_stderr_lines(ech_mcp *m, int flush)
 {
     ech_buf *b = &m->errline;
@@ -349,12 +369,12 @@ static void log_stderr_lines(ech_mcp *m, int flush)
             size_t end = i;
             if (end > start && b->data[end - 1] == '\r')
                 end--;
-            ech_log(ECH_LOG_INFO, "mcp %s: %.*s", m->name, (int)(end - start), b->data + start);
+            stderr_line(m, b->data + start, end - start);
             start = b->data[i] == '\n' ? i + 1 : i;
         }
     }
     if (flush && start < b->len) {
-        ech_log(ECH_LOG_INFO, "mcp %s: %.*s", m->name, (int)(b->len - start), b->data + start);
+        stderr_line(m, b->data + start, b->len - start);
         start = b->len;
     }
     memmove(b->data, b->data + start, b->len - start);
@@ -812,6 +832,7 @@ ech_status ech_mcp_connect(const ech_mcp_opts *o, ech_mcp **out, ech_error *err)
     if (!m)
         return ech_error_set(err, ECH_ERR_NOMEM, "out of memory");
     m->proc = (ech_proc){.in_fd = -1, .out_fd = -1, .err_fd = -1};
+    m->log_fd = -1;
     m->name = strdup(o->name ? o->name : o->url ? o->url : o->argv && o->argv[0] ? o->argv[0] : "mcp");
     m->grace_ms = o->stop_grace_ms > 0 ? o->stop_grace_ms : DEFAULT_GRACE_MS;
     ech_status st;
@@ -830,7 +851,9 @@ ech_status ech_mcp_connect(const ech_mcp_opts *o, ech_mcp **out, ech_error *err)
         for (int i = 0; o->headers && o->headers[i]; i++)
             m->user_headers = curl_slist_append(m->user_headers, o->headers[i]);
     } else {
-        st = ech_proc_spawn(o->argv, o->env, o->stderr_fd, &m->proc, err);
+        m->log_fd = o->stderr_fd;
+        m->secrets = o->secrets;
+        st = ech_proc_spawn(o->argv, o->env, -1, &m->proc, err);   /* stderr read by us, line by line */
         if (st != ECH_OK)
             goto fail;
         fcntl(m->proc.out_fd, F_SETFL, fcntl(m->proc.out_fd, F_GETFL) | O_NONBLOCK);

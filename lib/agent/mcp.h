@@ -1,8 +1,8 @@
 /* mcp.h - a Model Context Protocol client: tools from MCP servers.
  *
  * Two transports: stdio (the server is a child process; newline-delimited
- * JSON-RPC 2.0 on its stdin and stdout, its stderr to a descriptor or the log
- * callback, never to our stdout) and Streamable HTTP (each message POSTed to
+ * JSON-RPC 2.0 on its stdin and stdout; its stderr read line by line, to a
+ * log descriptor or the log callback, never to our stdout) and Streamable HTTP (each message POSTed to
  * one URL, answered with JSON or a Server-Sent Events stream (read with
  * net/sse_parse.h); the
  * Mcp-Session-Id the server hands out is sent back on every request).
@@ -38,7 +38,9 @@ typedef struct ech_mcp_opts {
     /* stdio: */
     const char *const *argv;        /* command and arguments, NULL-terminated */
     const char *const *env;         /* "NAME=VALUE" added to our environment; may be NULL */
-    int stderr_fd;                  /* the server's stderr goes here; -1: to ech_log, line by line */
+    int stderr_fd;                  /* the server's stderr lines are written here (secrets
+                                     * replaced); -1: to ech_log at INFO */
+    const struct ech_secrets *secrets; /* for stderr_fd; may be NULL (borrowed) */
     /* or Streamable HTTP: */
     const char *url;                /* http:// or https:// (then argv is ignored) */
     const char *const *headers;     /* extra "Name: value" request headers; may be NULL */

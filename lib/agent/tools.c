@@ -484,7 +484,8 @@ static ech_status add_config_server(ech_toolset *ts, const char *path, const cha
         if (ech_secret_name(env[i], (size_t)(eq - env[i])))
             ech_secrets_add(ts->secrets, eq + 1);
     }
-    ech_mcp_opts o = {.name = name, .argv = argv, .env = (const char *const *)env, .stderr_fd = ts->mcp_stderr_fd};
+    ech_mcp_opts o = {.name = name, .argv = argv, .env = (const char *const *)env, .stderr_fd = ts->mcp_stderr_fd,
+                      .secrets = ts->secrets};
     ech_mcp *m;
     ech_status st = ech_mcp_connect(&o, &m, err);
     free(argv);
