@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,7 +18,7 @@ enum {
     OPT_MODEL = 'm', OPT_VERBOSE = 'v', OPT_MAX_TOKENS = 'n',
     OPT_BASE_URL = 0x101, OPT_API_KEY, OPT_SYSTEM, OPT_MAX_TURNS, OPT_TOOL, OPT_MCP, OPT_MCP_URL, OPT_MCP_LOG,
     OPT_ALLOW_SHELL, OPT_NO_BUILTINS, OPT_TOOL_TIMEOUT, OPT_OUTPUT_CAP, OPT_SESSION, OPT_RESUME, OPT_JSON,
-    OPT_TEMP, OPT_LIST_TOOLS, OPT_CALL_TOOL,
+    OPT_TEMP, OPT_LIST_TOOLS, OPT_CALL_TOOL, OPT_MCP_HEADER,
 };
 
 static const ech_cli_opt options[] = {
@@ -32,6 +33,7 @@ static const ech_cli_opt options[] = {
     {OPT_TOOL, 0, "tool", "FILE", "add the tool(s) described in a JSON tool file (may be repeated)"},
     {OPT_MCP, 0, "mcp", "FILE", "start the MCP servers of a {\"mcpServers\": ...} file (may be repeated)"},
     {OPT_MCP_URL, 0, "mcp-url", "URL", "use the Streamable HTTP MCP server at URL (may be repeated)"},
+    {OPT_MCP_HEADER, 0, "mcp-header", "'NAME: VALUE'", "send this header to the --mcp-url servers (may be repeated)"},
     {OPT_MCP_LOG, 0, "mcp-log", "FILE", "append the MCP servers' stderr to FILE (default: shown with -v)"},
     {OPT_ALLOW_SHELL, 0, "allow-shell", NULL, "offer run_shell without asking (else it asks on a terminal)"},
     {OPT_NO_BUILTINS, 0, "no-builtins", NULL, "do not offer read_file, list_directory and run_shell"},
@@ -191,7 +193,8 @@ int main(int argc, char **argv)
     const char *model = NULL, *base_url = NULL, *api_key = NULL, *system = NULL, *session = NULL,
                *mcp_log = NULL, *call_tool = NULL;
     const char *tool_files[MAX_SOURCES], *mcp_files[MAX_SOURCES], *mcp_urls[MAX_SOURCES];
-    int n_tool = 0, n_mcp = 0, n_url = 0;
+    const char *mcp_headers[MAX_SOURCES + 1] = {NULL};
+    int n_tool = 0, n_mcp = 0, n_url = 0, n_header = 0;
     int json = 0, resume = 0, allow_shell = 0, builtins = 1, list_tools = 0;
     unsigned long long max_turns = 10, tool_timeout = 60, output_cap = 65536, max_tokens = 0;
     double temp = -1;
@@ -230,6 +233,13 @@ int main(int argc, char **argv)
             list[(*n)++] = cli.optarg;
             break;
         }
+        case OPT_MCP_HEADER:
+            if (n_header == MAX_SOURCES)
+                return ech_cli_usage_error(&cli, "at most %d --mcp-header", MAX_SOURCES);
+            if (!strchr(cli.optarg, ':') || strpbrk(cli.optarg, "\r\n"))
+                return ech_cli_usage_error(&cli, "--mcp-header: expected 'Name: value', got '%s'", cli.optarg);
+            mcp_headers[n_header++] = cli.optarg;
+            break;
         case OPT_MCP_LOG: mcp_log = cli.optarg; break;
         case OPT_ALLOW_SHELL: allow_shell = 1; break;
         case OPT_NO_BUILTINS: builtins = 0; break;
@@ -268,6 +278,14 @@ int main(int argc, char **argv)
     ech_secrets_from_env(&secrets);
     if (api_key)
         ech_secrets_add(&secrets, api_key);
+    for (int i = 0; i < n_header; i++) {   /* an Authorization value is a secret too */
+        const char *v = strchr(mcp_headers[i], ':') + 1;
+        while (*v == ' ')
+            v++;
+        if (strncasecmp(mcp_headers[i], "authorization:", 14) == 0 && strchr(v, ' '))
+            v = strchr(v, ' ') + 1;   /* "Bearer TOKEN": the token */
+        ech_secrets_add(&secrets, v);
+    }
     ech_log_set(on_log, NULL, verbose >= 2 ? ECH_LOG_DEBUG : verbose ? ECH_LOG_INFO : ECH_LOG_WARN);
 
     int status = ECH_EXIT_FAIL, mcp_fd = -1;
@@ -297,7 +315,7 @@ int main(int argc, char **argv)
         if (ech_toolset_add_mcp_config(tools, mcp_files[i], &err) != ECH_OK)
             goto fail;
     for (int i = 0; i < n_url; i++)
-        if (ech_toolset_add_mcp_url(tools, NULL, mcp_urls[i], NULL, &err) != ECH_OK)
+        if (ech_toolset_add_mcp_url(tools, NULL, mcp_urls[i], mcp_headers, &err) != ECH_OK)
             goto fail;
 
     if (list_tools) {

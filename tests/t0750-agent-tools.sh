@@ -109,6 +109,37 @@ test_expect_success 'bad MCP configurations are refused with a reason, exit 1' '
 	expect_exit 1 ech-agent --mcp m5.json --list-tools 2>err && grep -q "exited (exit status 0)" err &&
 	expect_exit 1 ech-agent --mcp-url http://127.0.0.1:9/mcp --list-tools 2>err && grep -q "127.0.0.1:9" err
 '
+if command -v fake-openai >/dev/null 2>&1; then
+	test_expect_success 'Streamable HTTP against a scripted server: headers, session id, JSON and SSE answers, DELETE' '
+		cat >mcp.jsonl <<-\JSONL &&
+		{"headers": {"mcp-session-id": "sess-1"}, "json": {"jsonrpc": "2.0", "id": 1, "result": {"protocolVersion": "2025-06-18", "capabilities": {"tools": {}}, "serverInfo": {"name": "fake-mcp"}}}}
+		{"status": 202, "body": ""}
+		{"sse": [{"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": "hello"}}, {"jsonrpc": "2.0", "id": 2, "result": {"tools": [{"name": "remote_echo", "inputSchema": {"type": "object"}}]}}]}
+		{"json": {"jsonrpc": "2.0", "id": 3, "result": {"content": [{"type": "text", "text": "remote says hi"}]}}}
+		{"status": 200, "body": ""}
+		JSONL
+		fake_start m mcp.jsonl &&
+		ech-agent -v --mcp-url "${FAKE_URL%/v1}/mcp" --mcp-header "Authorization: Bearer mcp-secret-42" \
+			--call-tool remote_echo "{\"x\": 1}" >out 2>err &&
+		test "$(cat out)" = "remote says hi" && grep -q "hello" err && ! grep -q mcp-secret-42 err &&
+		"$PYTHON3" - <<-\PY
+		import json
+		r = [json.loads(l) for l in open("m.req")]
+		assert [q["method"] for q in r] == ["POST"] * 4 + ["DELETE"], r
+		assert [q["body"].get("method") for q in r[:4]] == ["initialize", "notifications/initialized", "tools/list", "tools/call"]
+		assert r[0]["body"]["params"]["protocolVersion"] == "2025-11-25"
+		assert all(q["path"] == "/mcp" for q in r)
+		assert all(q["headers"]["authorization"] == "Bearer mcp-secret-42" for q in r)
+		assert "application/json" in r[0]["headers"]["accept"] and "text/event-stream" in r[0]["headers"]["accept"]
+		assert "mcp-session-id" not in r[0]["headers"]
+		for q in r[1:]:
+		    assert q["headers"]["mcp-session-id"] == "sess-1" and q["headers"]["mcp-protocol-version"] == "2025-06-18", q
+		assert r[3]["body"]["params"] == {"name": "remote_echo", "arguments": {"x": 1}}
+		PY
+	'
+else
+	test_skip 'Streamable HTTP against a scripted server' 'tests/tools/fake-openai not built'
+fi
 contrib="$ECH_SRC/contrib/agents/tools"
 if command -v jq >/dev/null 2>&1; then
 	test_expect_success 'contrib/agents tool files (shell commands around jq, wc and grep)' '
