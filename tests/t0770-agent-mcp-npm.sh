@@ -76,11 +76,11 @@ test_expect_success 'a call past its timeout: a clean error, and the server is t
 test_expect_success 'the server exits mid-call, or is killed mid-call: a clean error, no hang' '
 	expect_exit 1 ech-agent --mcp t.json --call-tool crash >out </dev/null &&
 	grep -q "exited (exit status 3) during tools/call" out &&
-	: >kill.log &&
-	{ ech-agent --mcp t.json --mcp-log kill.log --call-tool slow "{\"ms\": 60000}" >out 2>&1; echo $? >rc; } &
-	i=0; while [ $i -lt 100 ] && ! grep -q "pid [0-9]" kill.log; do sleep 0.1; i=$((i + 1)); done &&
+	: >kill.log && rm -f rc &&
+	{ (ech-agent --mcp t.json --mcp-log kill.log --call-tool slow "{\"ms\": 60000}" >out 2>&1; echo $? >rc) & } &&
+	i=0 && while [ $i -lt 100 ] && ! grep -q "pid [0-9]" kill.log; do sleep 0.1; i=$((i + 1)); done &&
 	sleep 0.5 && kill -9 $(sed -n "s/.*(pid \([0-9]*\)).*/\1/p" kill.log) &&
-	i=0; while [ $i -lt 100 ] && ! test -s rc; do sleep 0.1; i=$((i + 1)); done &&
+	i=0 && while [ $i -lt 100 ] && ! test -s rc; do sleep 0.1; i=$((i + 1)); done &&
 	test "$(cat rc)" = 1 && grep -q "exited (killed by signal 9" out
 '
 test_expect_success 'sdk server in the agent loop (fake model): results, isError, image content, env, secrets' '

@@ -364,6 +364,8 @@ static void log_stderr_lines(ech_mcp *m, int flush)
 {
     ech_buf *b = &m->errline;
     size_t start = 0;
+    if (!b->len)
+        return;
     for (size_t i = 0; i < b->len; i++) {
         if (b->data[i] == '\n' || i - start >= MAX_STDERR_LINE) {
             size_t end = i;
@@ -465,6 +467,8 @@ static void read_stdout(ech_mcp *m, int dispatch)
 static void handle_buffered(ech_mcp *m)
 {
     size_t start = 0;
+    if (!m->in.len)
+        return;
     while (!m->done) {
         char *nl = memchr(m->in.data + start, '\n', m->in.len - start);
         if (!nl)
