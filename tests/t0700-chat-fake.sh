@@ -95,10 +95,18 @@ test_expect_success 'tool-call fragments are reassembled by index; tools are sen
 cat >framing.ndjson <<'EOF'
 {"chunks":["\ufeff: keep-alive comment\r\n\r\n","data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\r\n\r\n","data: {\"choices\":[{\"ind","ex\":0,\"delta\":{\"content\":\"b\"}}]}\r","\r","event: message\nid: 7\nretry: 1000\nfoo: bar\ndata: {\"choices\":\ndata: [{\"index\":0,\"delta\":{\"content\":\"c\"},\"finish_reason\":\"stop\"}]}\n\n","data:[DONE]\n\n"],"chunk_delay_ms":10}
 EOF
-test_expect_success 'SSE framing: BOM, comments, CRLF/CR, split lines, multi-line data, other fields' '
+cat >>framing.ndjson <<EOF
+{"headers":{"content-type":"text/plain"},"sse":[$(chunk '{"content":"sniffed"}' '"stop"'),"[DONE]"]}
+{"json":$REPLY}
+EOF
+test_expect_success 'SSE framing (BOM, comments, CRLF/CR, split lines, multi-line data); wrong content type; JSON for a stream' '
 	fake_start f framing.ndjson &&
 	echo x | ech-chat --base-url "$FAKE_URL" -m m >out.txt &&
-	printf "abc\n" >want.txt && cmp out.txt want.txt
+	printf "abc\n" >want.txt && cmp out.txt want.txt &&
+	echo x | ech-chat --base-url "$FAKE_URL" -m m >out2.txt &&
+	echo sniffed >want2.txt && cmp out2.txt want2.txt &&
+	echo x | ech-chat --base-url "$FAKE_URL" -m m --json >out3.ndjson &&
+	grep -q "^{\"event\":\"delta\",\"content\":\"Hello there\"}$" out3.ndjson
 '
 
 cat >malformed.ndjson <<EOF
@@ -153,6 +161,21 @@ test_expect_success '429 with retry-after and 503 with retry-after-ms are waited
 	echo "Hello there" >want.txt && cmp out.txt want.txt &&
 	test $((t1 - t0)) -ge 1300 && test $((t1 - t0)) -lt 5000 &&
 	test "$(wc -l <f.req)" -eq 3
+'
+
+when=$(date -u -d "@$(($(date +%s) + 2))" "+%a, %d %b %Y %H:%M:%S GMT" 2>/dev/null)
+cat >ratedate.ndjson <<EOF
+{"status":429,"headers":{"retry-after":"$when"},"json":{"error":{"message":"later"}}}
+{"json":$REPLY}
+EOF
+test_expect_success 'retry-after as an HTTP-date' '
+	test -n "$when" &&
+	fake_start f ratedate.ndjson &&
+	t0=$(now_ms) &&
+	echo x | ech-chat --base-url "$FAKE_URL" -m m --no-stream >out.txt &&
+	t1=$(now_ms) &&
+	echo "Hello there" >want.txt && cmp out.txt want.txt &&
+	test $((t1 - t0)) -ge 900 && test $((t1 - t0)) -lt 4000 && test "$(wc -l <f.req)" -eq 2
 '
 
 cat >fail500.ndjson <<EOF
@@ -256,6 +279,43 @@ test_expect_success 'the example program: tool call, tool result sent back, fina
 	assert m[2]["tool_calls"] == [{"id": "call_t", "type": "function", "function": {"name": "current_time", "arguments": "{}"}}], m[2]
 	assert m[3]["tool_call_id"] == "call_t" and m[3]["content"].endswith("Z"), m[3]
 	assert r[1]["body"]["model"] == "ex" and r[1]["body"]["tools"][0]["function"]["name"] == "current_time"
+	assert r[0]["peer_port"] == r[1]["peer_port"], "one client, one kept-alive connection"
+	PY
+'
+
+cat >threads.ndjson <<EOF
+{"json":$REPLY,"repeat":40}
+EOF
+test_expect_success 'four threads, a client each, ten requests each' '
+	fake_start f threads.ndjson &&
+	test "$(ECH_BASE_URL=$FAKE_URL client-threads 4 10)" = ok &&
+	test "$(wc -l <f.req)" -eq 40 &&
+	test "$("$PYTHON3" -c "import json; print(len({json.loads(l)[\"peer_port\"] for l in open(\"f.req\")}))")" -le 4
+'
+
+cat >calls.ndjson <<EOF
+{"json":{"id":"cmpl-1","object":"text_completion","model":"m","choices":[{"index":0,"text":" upon a","finish_reason":"length"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}}
+{"sse":[{"choices":[{"index":0,"text":" upon"}]},{"choices":[{"index":0,"text":" a","finish_reason":"stop"}]},"[DONE]"]}
+{"json":{"object":"list","model":"emb","data":[{"index":1,"embedding":[0.5,-1,2]},{"index":0,"embedding":[1,0.25,0]}],"usage":{"prompt_tokens":2,"total_tokens":2}}}
+{"json":{"answer":42}}
+{"json":{"object":"list","data":[{"id":"a","owned_by":"x"},{"id":"b"},{"no":"id"}]}}
+EOF
+test_expect_success 'completions (whole and streamed), embeddings, any JSON call, models: sent and read back' '
+	fake_start f calls.ndjson &&
+	export ECH_BASE_URL=$FAKE_URL &&
+	test "$(client-calls completion)" = " upon a|length|3" &&
+	printf "[ upon][ a]<stop>\n upon a|stop|0\n" >want.txt && client-calls completion-stream >got.txt && cmp got.txt want.txt &&
+	printf "0: 1 0.25 0\n1: 0.5 -1 2\n" >want.txt && client-calls embeddings >got.txt && cmp got.txt want.txt &&
+	test "$(client-calls raw)" = "{\"answer\":42}" &&
+	printf "a x\nb -\n" >want.txt && client-calls models >got.txt && cmp got.txt want.txt &&
+	py <<-\PY
+	r = reqs("f.req")
+	assert [(x["method"], x["path"]) for x in r] == [("POST", "/v1/completions")] * 2 + [
+	    ("POST", "/v1/embeddings"), ("POST", "/v1/custom"), ("GET", "/v1/models")], r
+	assert r[0]["body"] == {"prompt": "Once", "max_tokens": 5, "stop": ["\n"]}, r[0]
+	assert r[1]["body"]["stream"] is True
+	assert r[2]["body"] == {"model": "emb", "input": ["a", "b"], "encoding_format": "float", "dimensions": 3}, r[2]
+	assert r[3]["body"] == {"q": [1, 2]}
 	PY
 '
 

@@ -122,9 +122,10 @@ have_curl() { command -v curl >/dev/null 2>&1; }
 # fake_start NAME SCRIPT [ARGS...]: start fake-openai replaying SCRIPT (see the
 # comment at the top of tests/tools/fake-openai.c), recording the requests it
 # gets in NAME.req (one JSON line each); set FAKE_URL (the /v1 base URL) and
-# FAKE_PID.  Meant for the inside of a test body (a subshell): the server is
-# stopped when that subshell exits.
+# FAKE_PID.  Inside a test body (a subshell) the server is stopped when that
+# subshell exits; at the top level, at exit (or by fake_stop_all).
 FAKE_PIDS=
+TEST_LIB_PID=$(exec sh -c 'echo $PPID')
 fake_stop_all() {
 	for p in $FAKE_PIDS; do kill "$p" 2>/dev/null; done
 	for p in $FAKE_PIDS; do wait "$p" 2>/dev/null; done
@@ -134,10 +135,18 @@ fake_start() {
 	name=$1; script=$2; shift 2
 	: >"$TEST_DIR/$name.req"
 	rm -f "$TEST_DIR/$name.log"   # an old log would be read before the new one is opened
+	me=$(exec sh -c 'echo $PPID')
+	# a subshell inherits its parent's list: it must not stop the parent's servers
+	[ "$FAKE_PIDS_OF" = "$me" ] || { FAKE_PIDS=; FAKE_PIDS_OF=$me; }
 	fake-openai --script "$script" --record "$TEST_DIR/$name.req" "$@" 2>"$TEST_DIR/$name.log" &
 	FAKE_PID=$!
 	FAKE_PIDS="$FAKE_PIDS $FAKE_PID"
-	trap 'fake_stop_all' EXIT
+	# stop it when this (sub)shell exits; the top level also stops the servers
+	if [ "$me" = "$TEST_LIB_PID" ]; then
+		trap 'fake_stop_all; serve_stop_all' EXIT
+	else
+		trap 'fake_stop_all' EXIT
+	fi
 	FAKE_URL=
 	i=0
 	while [ $i -lt 100 ]; do

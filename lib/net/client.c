@@ -363,7 +363,7 @@ static int on_sse(void *user, const ech_sse_message *m)
     exchange *x = user;
     ech_status s = ech_chat_acc_event(x->acc, m->event, m->data, m->data_len, &x->stream_ce, &x->stop_err);
     if (s != ECH_OK) {
-        x->stop = s;
+        x->stop = s == ECH_ERR_RANGE ? ECH_ERR_FORMAT : s;   /* a hostile index is a malformed stream */
         return 1;
     }
     return 0;
@@ -374,7 +374,12 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
     exchange *x = user;
     size_t len = size * nmemb;
     x->last_byte = now_s();
-    if (x->stream && x->is_sse && x->status >= 200 && x->status < 300) {
+    bool ok_status = x->status >= 200 && x->status < 300;
+    /* an event stream with the wrong Content-Type (some proxies): known by its first bytes */
+    if (x->stream && ok_status && !x->is_sse && x->delivered == 0 && x->body.len == 0 && len &&
+        (data[0] == ':' || (len >= 5 && memcmp(data, "data:", 5) == 0)))
+        x->is_sse = true;
+    if (x->stream && x->is_sse && ok_status) {
         x->delivered += len;
         ech_error perr;
         ech_status s = ech_sse_parser_feed(&x->sse, data, len, on_sse, x, &perr);
@@ -387,9 +392,9 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
         }
         return len;
     }
-    size_t cap = x->status >= 200 && x->status < 300 ? MAX_BODY : MAX_ERROR_BODY;
+    size_t cap = ok_status ? MAX_BODY : MAX_ERROR_BODY;
     if (x->body.len + len > cap) {
-        if (x->status >= 200 && x->status < 300) {
+        if (ok_status) {
             x->stop = ech_error_set(&x->stop_err, ECH_ERR_FORMAT, "the reply is over %zu bytes", cap);
             return 0;
         }

@@ -28,8 +28,10 @@
  *
  * A request that finds the script exhausted gets a 500.  With --record,
  * every request is appended to FILE as one JSON line when it has arrived:
- * {"n":1,"method":"POST","path":"/v1/chat/completions","headers":{lower-case
- * names},"body":JSON} ("body_text" instead when the body is not JSON).
+ * {"n":1,"method":"POST","path":"/v1/chat/completions","peer_port":P,
+ * "headers":{lower-case names},"body":JSON} ("body_text" instead when the
+ * body is not JSON; requests with the same peer_port came over one
+ * connection).
  * Prints "fake-openai: listening on http://127.0.0.1:PORT" on stderr.
  */
 #include "config.h"
@@ -182,6 +184,11 @@ static void record_request(struct MHD_Connection *c, const char *method, const c
     json_object_object_add(o, "n", json_object_new_int64(n));
     json_object_object_add(o, "method", json_object_new_string(method));
     json_object_object_add(o, "path", json_object_new_string(url));
+    /* the client's port tells which requests shared a connection (keep-alive) */
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+        json_object_object_add(o, "peer_port",
+                               json_object_new_int(ntohs(((const struct sockaddr_in *)ci->client_addr)->sin_port)));
     MHD_get_connection_values(c, MHD_HEADER_KIND, add_header, h);
     json_object_object_add(o, "headers", h);
     enum json_tokener_error e = json_tokener_error_parse_eof;

@@ -100,9 +100,11 @@ static void test_sse(void)
     ech_sse_parser p;
     ech_sse_parser_init(&p, 0);
     ech_error err;
-    ech_sse_parser_feed(&p, "retry: 1500\n\nretry: 15x\n\nretry:\n\n", 36, NULL, NULL, &err);
+    const char *retries = "retry: 1500\n\nretry: 15x\n\nretry:\n\n";
+    ech_sse_parser_feed(&p, retries, strlen(retries), NULL, NULL, &err);
     is_int(p.retry_ms, 1500, "retry: digits only; others ignored");
-    ech_sse_parser_feed(&p, "retry: 99999999999999999999\n", 28, NULL, NULL, &err);
+    const char *huge = "retry: 99999999999999999999\n";
+    ech_sse_parser_feed(&p, huge, strlen(huge), NULL, NULL, &err);
     ok(p.retry_ms > 0, "retry: a huge value saturates, never overflows");
     is_int(p.n_comments, 0, "no comments counted");
     ech_sse_parser_free(&p);
