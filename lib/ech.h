@@ -28,6 +28,11 @@
  *   index/distance.h vector distance kernels (l2, inner product, cosine)
  *   index/index.h   HNSW vector index: build, search, delete, mmap'ed file
  *   index/vecio.h   embedding readers: NDJSON records and .fvecs
+ *   agent/proc.h    child processes for tools (timeouts, process groups)
+ *   agent/mcp.h     Model Context Protocol client (stdio, Streamable HTTP)
+ *   agent/redact.h  secrets kept out of logs and tool results
+ *   agent/tools.h   the tool registry: built-ins, tool files, MCP servers
+ *   agent/agent.h   the agent loop and its session file
  *
  * Conventions, everywhere: functions return ech_status (ECH_OK = 0); output
  * parameters come last, then an optional ech_error * for a message.  Whoever
@@ -66,6 +71,11 @@
 #include "index/distance.h"
 #include "index/index.h"
 #include "index/vecio.h"
+#include "agent/proc.h"
+#include "agent/mcp.h"
+#include "agent/redact.h"
+#include "agent/tools.h"
+#include "agent/agent.h"
 
 #ifdef __cplusplus
 extern "C" {
