@@ -18,6 +18,7 @@
 #include <sodium.h>
 
 #include "chat/template.h"
+#include "core/arena.h"
 #include "core/json.h"
 #include "ech.h"
 #include "gen/prompt.h"
@@ -74,7 +75,11 @@ static const char *finish_name(ech_stop_reason r, bool tool_calls)
 
 /* ---- a generation job ------------------------------------------------- */
 
+/* A job lives in its own arena (`arena`, freed with it); `step` holds the
+ * scratch of one batch of tokens and is reset for the next. */
 typedef struct job {
+    ech_arena arena;
+    ech_arena step;
     ech_server *srv;
     json_object *body;             /* keeps the strings in g alive */
     ech_api_gen g;
@@ -90,12 +95,27 @@ typedef struct job {
     /* streaming */
     ech_buf out;
     size_t out_pos;
+    ech_buf shown;                 /* one batch's text that may be shown (reused) */
     bool finished;
     /* collecting (per prompt) */
     ech_buf text[MAX_PROMPTS];
     json_object *lp[MAX_PROMPTS];  /* chat: logprobs.content; completions: logprobs object */
     size_t text_off[MAX_PROMPTS];
 } job;
+
+static job *job_new(void)
+{
+    ech_arena a;
+    ech_arena_init(&a, 4096);
+    job *j = ech_arena_calloc(&a, 1, sizeof *j, 0);
+    if (!j) {
+        ech_arena_free(&a);
+        return NULL;
+    }
+    j->arena = a;
+    ech_arena_init(&j->step, 4096);
+    return j;
+}
 
 static void job_free(job *j)
 {
@@ -111,8 +131,11 @@ static void job_free(job *j)
     ech_sreq_batch_free(&j->batch);
     ech_tool_stream_free(&j->ts);
     ech_buf_free(&j->out);
+    ech_buf_free(&j->shown);
     json_object_put(j->body);
-    free(j);
+    ech_arena_free(&j->step);
+    ech_arena a = j->arena;   /* j itself lives in it */
+    ech_arena_free(&a);
 }
 
 static json_object *bytes_array(const char *p, size_t n)
@@ -181,10 +204,9 @@ static void completion_logprobs(job *j, json_object *o, size_t *offset)
         for (uint32_t k = 0; k < t->n_top; k++) {
             const ech_token_logprob *a = &j->batch.top[t->top_off + k];
             ech_str ap = ech_tokenizer_piece(tk, a->token);
-            char *key = strndup(ap.ptr ? ap.ptr : "", ap.len);
+            char *key = ech_arena_strndup(&j->step, ap.ptr ? ap.ptr : "", ap.len);
             if (key)
                 json_object_object_add(top, key, ech_json_float(a->logprob));
-            free(key);
         }
         json_object_array_add(tops, top);
         json_object_array_add(offs, json_object_new_int64((int64_t)*offset));
@@ -328,11 +350,11 @@ static json_object *completion_chunk(job *j, const char *text, size_t n, json_ob
 /* Format what one take() brought. */
 static void stream_batch(job *j)
 {
-    ech_buf text = {0};
-    for (size_t i = 0; i < j->batch.n; i++)
-        ech_buf_append(&text, j->batch.text.data + j->batch.v[i].text_off, j->batch.v[i].text_len);
-    ech_buf shown = {0};
-    ech_tool_stream_feed(&j->ts, text.data ? text.data : "", text.len, &shown);
+    ech_arena_reset(&j->step);
+    /* the tokens' texts lie one after the other in batch.text */
+    ech_buf_clear(&j->shown);
+    ech_tool_stream_feed(&j->ts, j->batch.text.data ? j->batch.text.data : "", j->batch.text.len, &j->shown);
+    const ech_buf shown = j->shown;
     const char *s = shown.data ? shown.data : "";
     switch (j->g.kind) {
     case ECH_API_CHAT: {
@@ -374,8 +396,6 @@ static void stream_batch(job *j)
         }
         break;
     }
-    ech_buf_free(&shown);
-    ech_buf_free(&text);
 }
 
 static void stream_error(job *j, const ech_sreq_result *r)
@@ -528,8 +548,8 @@ static void stream_free(void *cls) { job_free(cls); }
 
 static void collect_batch(job *j, size_t k)
 {
-    for (size_t i = 0; i < j->batch.n; i++)
-        ech_buf_append(&j->text[k], j->batch.text.data + j->batch.v[i].text_off, j->batch.v[i].text_len);
+    ech_arena_reset(&j->step);
+    ech_buf_append(&j->text[k], j->batch.text.data ? j->batch.text.data : "", j->batch.text.len);
     if (!j->g.logprobs)
         return;
     if (j->g.kind == ECH_API_CHAT) {
@@ -757,7 +777,7 @@ static enum MHD_Result generate(ech_http *h, ech_api_kind kind)
     json_object *body;
     if (ech_api_parse_body(h->body, h->body_len, &body, &e) != ECH_OK)
         return ech_http_error(h, &e);
-    job *j = calloc(1, sizeof *j);
+    job *j = job_new();
     if (!j) {
         json_object_put(body);
         return ech_http_errorf(h, 500, "server_error", NULL, "out of memory");
