@@ -326,6 +326,11 @@ json_object *ech_tool_normalize_messages(json_object *messages)
             if (!strcmp(key, "content")) {
                 if (val)
                     json_object_object_add(nm, key, flatten_content(val));
+            } else if (!strcmp(key, "role") && json_object_is_type(val, json_type_string) &&
+                       !strcmp(json_object_get_string(val), "developer")) {
+                /* OpenAI's newer name for the system message; templates
+                 * know only "system" (Qwen's drops other roles silently) */
+                json_object_object_add(nm, key, json_object_new_string("system"));
             } else if (!strcmp(key, "tool_calls") && json_object_is_type(val, json_type_array)) {
                 json_object *calls = json_object_new_array();
                 for (size_t k = 0; k < json_object_array_length(val); k++) {

@@ -72,8 +72,9 @@ ech_status ech_tool_stream_finish(ech_tool_stream *s, ech_buf *content, ech_tool
 void ech_tool_stream_free(ech_tool_stream *s);
 
 /* A copy of OpenAI `messages` that chat templates can render: content parts
- * joined into one string, and tool-call arguments given as JSON text turned
- * into objects (templates apply `tojson` to them).  A new reference. */
+ * joined into one string, role "developer" as "system", and tool-call
+ * arguments given as JSON text turned into objects (templates apply
+ * `tojson` to them).  A new reference. */
 json_object *ech_tool_normalize_messages(json_object *messages);
 
 /* "call_" and 24 random letters and digits, into buf (>= 30 bytes). */

@@ -91,6 +91,14 @@ static void test_toolcall(void)
     ok(json_object_is_type(v, json_type_object), "normalize: argument text becomes an object");
     json_object_put(n);
     json_object_put(m);
+    m = json_tokener_parse("[{\"role\":\"developer\",\"content\":\"be brief\"},{\"role\":\"user\",\"content\":\"hi\"}]");
+    n = ech_tool_normalize_messages(m);
+    is_str(json_object_get_string(json_object_object_get(json_object_array_get_idx(n, 0), "role")), "system",
+           "normalize: developer is system");
+    is_str(json_object_get_string(json_object_object_get(json_object_array_get_idx(n, 1), "role")), "user",
+           "normalize: other roles stay");
+    json_object_put(n);
+    json_object_put(m);
     /* a forced call: the opener plus the model's continuation parses as one call */
     ech_buf pre = {0};
     size_t off = 0, len = 0;
