@@ -9,7 +9,8 @@
  * reports GB/s of weights read and GFLOP/s (2 flops per weight).  The
  * machine's read bandwidth is measured first with a plain streaming loop.
  * BENCH_TYPES=Q4_0,F16 limits the types; BENCH_HOT=1 runs one copy of the
- * matrix (pick rows x cols that fit in L2 to measure compute alone).
+ * matrix (pick rows x cols that fit in L2 to measure compute alone);
+ * BENCH_ISA=avx512 runs only that ISA level.
  */
 #include "config.h"
 
@@ -83,6 +84,7 @@ int main(int argc, char **argv)
     for (int64_t i = 0; i < cols * ptok; i++)
         x[i] = (float)(rnd() % 2001) / 1000.0f - 1.0f;
     ech_isa best = ech_isa_detect();
+    const char *only_isa = getenv("BENCH_ISA");
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         ech_type t = types[ti];
         if (only && !strstr(only, ech_type_name(t)))
@@ -111,6 +113,8 @@ int main(int argc, char **argv)
                 if ((rnd() & 7) == 0)
                     W[i + 1] &= 0x3F;
         for (int level = 0; level <= (int)best; level++) {
+            if (only_isa && strcmp(only_isa, ech_isa_name((ech_isa)level)) != 0)
+                continue;
             ech_kernels_use((ech_isa)level);
             void *scratch = malloc(ech_matmul_scratch(t, cols, ptok));
             for (int th = 1; th <= maxth; th += (maxth > 1 ? maxth - 1 : 1)) {

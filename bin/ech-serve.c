@@ -17,7 +17,7 @@ enum {
     OPT_MODEL = 'm', OPT_CTX = 'c', OPT_BATCH = 'b', OPT_THREADS = 't', OPT_PARALLEL = 'P', OPT_N = 'n',
     OPT_VERBOSE = 'v',
     OPT_HOST = 0x101, OPT_PORT, OPT_UNIX, OPT_PREFIX, OPT_API_KEY, OPT_API_KEY_FILE, OPT_CORS, OPT_ALIAS,
-    OPT_QUEUE, OPT_CHUNK, OPT_KV, OPT_MAX_BODY, OPT_TIMEOUT, OPT_MAX_CONNS, OPT_TEMPLATE, OPT_GRACE, OPT_REPLAY, OPT_REPLAY_DELAY,
+    OPT_QUEUE, OPT_CHUNK, OPT_KV, OPT_MAX_BODY, OPT_TIMEOUT, OPT_MAX_CONNS, OPT_MAX_CONNS_IP, OPT_TEMPLATE, OPT_GRACE, OPT_REPLAY, OPT_REPLAY_DELAY,
 };
 
 static const ech_cli_opt options[] = {
@@ -40,8 +40,11 @@ static const ech_cli_opt options[] = {
     {OPT_N, 'n', "n-predict", "N", "default max tokens per request (default -1: until the context is full)"},
     {OPT_TEMPLATE, 0, "chat-template", "FILE", "a Jinja chat template to use instead of the model's"},
     {OPT_MAX_BODY, 0, "max-body", "BYTES", "largest request body (default 4194304); larger gets 413"},
-    {OPT_TIMEOUT, 0, "timeout", "SECONDS", "close connections idle this long (default 60)"},
+    {OPT_TIMEOUT, 0, "timeout", "SECONDS", "close connections idle this long, or whose request body takes "
+                                             "longer (default 60)"},
     {OPT_MAX_CONNS, 0, "max-connections", "N", "open connections at most (default 256)"},
+    {OPT_MAX_CONNS_IP, 0, "max-conn-per-ip", "N", "open connections from one address at most (default 64; "
+                                                  "0: no limit, e.g. behind a reverse proxy)"},
     {OPT_GRACE, 0, "shutdown-grace", "SECONDS", "on SIGTERM, let requests finish this long (default 30)"},
     {OPT_REPLAY, 0, "replay", "FILE", "testing: answer with the strings of a JSON array in turn instead of running "
                                       "the model (the model file may be vocabulary-only)"},
@@ -94,7 +97,7 @@ static int read_keys(const char *path, char *text, const char **keys, size_t *n,
 
 int main(int argc, char **argv)
 {
-    ech_serve_opts o = {.port = 8080, .max_body = 4u << 20, .timeout_s = 60, .max_conns = 256,
+    ech_serve_opts o = {.port = 8080, .max_body = 4u << 20, .timeout_s = 60, .max_conns = 256, .max_conns_per_ip = 64,
                         .n_slots = 4, .max_queue = 64, .chunk = 128, .n_predict = -1};
     o.cp = ech_ctx_default_params();
     enum { MAX_KEYS = 64, MAX_CORS = 16 };
@@ -150,6 +153,7 @@ int main(int argc, char **argv)
         case OPT_MAX_BODY: if (parse_num("--max-body", a, 1024, 1LL << 32, &v)) return ECH_EXIT_USAGE; o.max_body = (size_t)v; break;
         case OPT_TIMEOUT: if (parse_num("--timeout", a, 1, 86400, &v)) return ECH_EXIT_USAGE; o.timeout_s = (unsigned)v; break;
         case OPT_MAX_CONNS: if (parse_num("--max-connections", a, 1, 65536, &v)) return ECH_EXIT_USAGE; o.max_conns = (unsigned)v; break;
+        case OPT_MAX_CONNS_IP: if (parse_num("--max-conn-per-ip", a, 0, 65536, &v)) return ECH_EXIT_USAGE; o.max_conns_per_ip = (unsigned)v; break;
         case OPT_GRACE: if (parse_num("--shutdown-grace", a, 0, 86400, &grace)) return ECH_EXIT_USAGE; break;
         case OPT_REPLAY: replay_path = a; break;
         case OPT_REPLAY_DELAY: if (parse_num("--replay-delay", a, 0, 60000, &v)) return ECH_EXIT_USAGE; o.replay_delay_ms = (uint32_t)v; break;

@@ -14,8 +14,9 @@
  *   gguf/writer.h   GGUF v3 writer
  *   gguf/summary.h  headline facts of a model
  *   gguf/describe.h GGUF contents as JSON and text
- *   kernels/kernels.h numeric kernels: dequantize, dot products, matmul
  *   net/download.h  resumable, verified model downloads; the model cache
+ *   net/client.h    OpenAI-compatible HTTP client: chat, completions, embeddings, models
+ *   net/sse_parse.h the text/event-stream (SSE) decoder
  *   tok/tokenizer.h text <-> token ids (SPM, BPE, WordPiece), streaming detokenizer
  *   kernels/kernels.h  block formats, dot products, matmul, CPU dispatch
  *   model/model.h   models (decoders, encoders): hyperparameters and weight views
@@ -25,6 +26,14 @@
  *   gen/prompt.h    a chat conversation rendered and tokenized (injection-safe)
  *   gen/embed.h     text embeddings: pooling, normalisation, chunking long texts
  *   chat/template.h chat templates (a sandboxed Jinja interpreter)
+ *   index/distance.h vector distance kernels (l2, inner product, cosine)
+ *   index/index.h   HNSW vector index: build, search, delete, mmap'ed file
+ *   index/vecio.h   embedding readers: NDJSON records and .fvecs
+ *   agent/proc.h    child processes for tools (timeouts, process groups)
+ *   agent/mcp.h     Model Context Protocol client (stdio, Streamable HTTP)
+ *   agent/redact.h  secrets kept out of logs and tool results
+ *   agent/tools.h   the tool registry: built-ins, tool files, MCP servers
+ *   agent/agent.h   the agent loop and its session file
  *
  * Conventions, everywhere: functions return ech_status (ECH_OK = 0); output
  * parameters come last, then an optional ech_error * for a message.  Whoever
@@ -51,8 +60,9 @@
 #include "gguf/describe.h"
 #include "kernels/kernels.h"
 #include "net/download.h"
+#include "net/client.h"
+#include "net/sse_parse.h"
 #include "tok/tokenizer.h"
-#include "kernels/kernels.h"
 #include "model/model.h"
 #include "model/context.h"
 #include "gen/sampler.h"
@@ -60,6 +70,14 @@
 #include "gen/prompt.h"
 #include "gen/embed.h"
 #include "chat/template.h"
+#include "index/distance.h"
+#include "index/index.h"
+#include "index/vecio.h"
+#include "agent/proc.h"
+#include "agent/mcp.h"
+#include "agent/redact.h"
+#include "agent/tools.h"
+#include "agent/agent.h"
 
 #ifdef __cplusplus
 extern "C" {

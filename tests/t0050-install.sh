@@ -26,6 +26,12 @@ test_expect_success 'the example program builds against the installed library an
 	LD_LIBRARY_PATH="$root$prefix/lib" ./ex m.gguf >out &&
 	grep -q "^llama, 33 tensors" out && grep -q "blk.0.Q4_K.weight *Q4_K *864 bytes" out
 '
+test_expect_success 'the client example builds against the installed headers' '
+	export PKG_CONFIG_PATH="$root$prefix/lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$root" &&
+	test -f "$root$prefix/include/echostra/net/client.h" && test -f "$root$prefix/share/man/man3/ech_client.3" &&
+	${CC:-cc} $ECH_SAN_CFLAGS "$ECH_SRC/share/examples/chat-client.c" $(pkg-config --cflags --libs libech) -o chat-ex &&
+	LD_LIBRARY_PATH="$root$prefix/lib" ./chat-ex 2>err; test $? -eq 2 && grep -q "^usage:" err
+'
 test_expect_success 'the installed ech-inspect runs' '
 	LD_LIBRARY_PATH="$root$prefix/lib" "$root$prefix/bin/ech-inspect" --version | grep -q echostra
 '

@@ -122,6 +122,15 @@ test_expect_success 'context overflow is a 400, never a silent truncation' '
 test_expect_success 'unknown fields are ignored; explicit nulls mean unset' '
 	test "$(post /v1/chat/completions "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":2,\"frobnicate\":{\"a\":1},\"temperature\":null,\"user\":\"u1\"}")" = 200
 '
+test_expect_success 'a developer message counts as the system message (the template knows only system)' '
+	for role in developer system; do
+		post /v1/chat/completions "{\"messages\":[{\"role\":\"$role\",\"content\":\"Be brief.\"},{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":1}" >/dev/null &&
+		j out.json "d[\"usage\"][\"prompt_tokens\"]" >"$role.n" || return 1
+	done
+	post /v1/chat/completions "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":1}" >/dev/null &&
+	j out.json "d[\"usage\"][\"prompt_tokens\"]" >none.n &&
+	cat developer.n system.n none.n && cmp developer.n system.n && ! cmp -s developer.n none.n
+'
 test_expect_success 'unknown routes 404, wrong methods 405, unknown model 404 (embeddings too)' '
 	test "$(curl -s -o out.json -w "%{http_code}" "$URL/v2/everything")" = 404 && grep -q "\"error\"" out.json &&
 	test "$(curl -s -o out.json -w "%{http_code}" "$URL/v1/chat/completions")" = 405 &&

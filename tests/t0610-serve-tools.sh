@@ -85,8 +85,61 @@ test_expect_success 'Ollama /api/chat returns tool_calls with object arguments' 
 	test "$(j r.json "d[\"message\"][\"tool_calls\"][0][\"function\"][\"arguments\"][\"a\"]")" = 2
 '
 
+# tool_choice "required" / a named function: the server writes the call's
+# opener into the assistant turn, so these outputs are continuations of it.
+cat >forced.json <<'JSON'
+["Four.",
+ "add\", \"arguments\": {\"a\": 2, \"b\": 2}}\n</tool_call>",
+ "{\"a\": 3, \"b\": 4}}\n</tool_call>",
+ "{\"a\": 5, \"b\": 6}}\n</tool_call>",
+ "<tool_call>\n{\"name\": \"add\", \"arguments\": {\"a\": 1, \"b\": 1}}\n</tool_call>"]
+JSON
+serve_start forced -m "$qwen3" --replay forced.json -P 1 || true
+F=$SERVE_URL
+ntok() { curl -s "$F/tokenize" -d "$1" | "$PYTHON3" -c 'import json,sys; print(len(json.load(sys.stdin)["tokens"]))'; }
+ASK='"messages":[{"role":"user","content":"2+2?"}]'
+test_expect_success 'tool_choice required: the reply opens a call (prompt ends with the opener), parsed with it' '
+	curl -s "$F/v1/chat/completions" -d "{$ASK,$TOOLS}" >auto.json &&
+	curl -s "$F/v1/chat/completions" -d "{$ASK,$TOOLS,\"tool_choice\":\"required\"}" >r.json &&
+	test "$(j r.json "d[\"choices\"][0][\"finish_reason\"]")" = tool_calls &&
+	test "$(j r.json "d[\"choices\"][0][\"message\"][\"tool_calls\"][0][\"function\"][\"name\"]")" = add &&
+	test "$(j r.json "json.loads(d[\"choices\"][0][\"message\"][\"tool_calls\"][0][\"function\"][\"arguments\"])")" = "{'"'"'a'"'"': 2, '"'"'b'"'"': 2}" &&
+	test "$(j r.json "d[\"choices\"][0][\"message\"][\"content\"]")" = None &&
+	opener=$(ntok "{\"content\":\"<tool_call>\\n{\\\"name\\\": \\\"\"}") &&
+	test $(( $(j r.json "d[\"usage\"][\"prompt_tokens\"]") - $(j auto.json "d[\"usage\"][\"prompt_tokens\"]") )) = "$opener"
+'
+test_expect_success 'tool_choice naming a function: the opener carries the name up to the arguments' '
+	curl -s "$F/v1/chat/completions" -d "{$ASK,$TOOLS,\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"add\"}}}" >r.json &&
+	test "$(j r.json "d[\"choices\"][0][\"message\"][\"tool_calls\"][0][\"function\"][\"name\"]")" = add &&
+	test "$(j r.json "json.loads(d[\"choices\"][0][\"message\"][\"tool_calls\"][0][\"function\"][\"arguments\"])[\"b\"]")" = 4 &&
+	opener=$(ntok "{\"content\":\"<tool_call>\\n{\\\"name\\\": \\\"add\\\", \\\"arguments\\\": \"}") &&
+	test $(( $(j r.json "d[\"usage\"][\"prompt_tokens\"]") - $(j auto.json "d[\"usage\"][\"prompt_tokens\"]") )) = "$opener"
+'
+test_expect_success 'a forced call streams as delta.tool_calls, no opener text leaks into content' '
+	curl -sN "$F/v1/chat/completions" -d "{\"stream\":true,$ASK,$TOOLS,\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"add\"}}}" >s.txt &&
+	"$PYTHON3" - <<-\PY
+	import json
+	ev = [json.loads(l[6:]) for l in open("s.txt").read().split("\n\n") if l and l != "data: [DONE]"]
+	assert "".join(e["choices"][0]["delta"].get("content") or "" for e in ev) == "", ev
+	args = "".join((f.get("function") or {}).get("arguments") or "" for e in ev for f in e["choices"][0]["delta"].get("tool_calls") or [])
+	assert json.loads(args) == {"a": 5, "b": 6}, args
+	assert ev[-1]["choices"][0]["finish_reason"] == "tool_calls"
+	PY
+'
+test_expect_success 'tool_choice none: a call the model writes anyway stays text' '
+	curl -s "$F/v1/chat/completions" -d "{$ASK,$TOOLS,\"tool_choice\":\"none\"}" >r.json &&
+	test "$(j r.json "d[\"choices\"][0][\"finish_reason\"]")" = stop &&
+	test "$(j r.json "\"tool_calls\" in d[\"choices\"][0][\"message\"]")" = False &&
+	j r.json "d[\"choices\"][0][\"message\"][\"content\"]" | grep -q "<tool_call>"
+'
+test_expect_success 'tool_choice naming a function that is not in tools: 400' '
+	code=$(curl -s -o r.json -w "%{http_code}" "$F/v1/chat/completions" -d "{$ASK,$TOOLS,\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"mul\"}}}") &&
+	test "$code" = 400 && grep -q mul r.json
+'
+
 cat >llama.json <<'JSON'
-["{\"name\": \"add\", \"parameters\": {\"a\": 2, \"b\": 2}}", "Four."]
+["{\"name\": \"add\", \"parameters\": {\"a\": 2, \"b\": 2}}", "Four.",
+ "add\", \"parameters\": {\"a\": 7, \"b\": 8}}"]
 JSON
 serve_start llama -m "$llama3" --chat-template "$l31" --replay llama.json -P 1 || true
 L=$SERVE_URL
@@ -102,6 +155,12 @@ ev = [json.loads(l[6:]) for l in open(\"s.txt\").read().split(\"\n\n\") if l and
 assert \"\".join(e[\"choices\"][0][\"delta\"].get(\"content\") or \"\" for e in ev) == \"Four.\"
 assert ev[-1][\"choices\"][0][\"finish_reason\"] == \"stop\"
 "
+'
+
+test_expect_success 'Llama 3.1, tool_choice required: the JSON opener is prefilled' '
+	curl -s "$L/v1/chat/completions" -d "{\"messages\":[{\"role\":\"user\",\"content\":\"2+2?\"}],$TOOLS,\"tool_choice\":\"required\"}" >r.json &&
+	test "$(j r.json "d[\"choices\"][0][\"finish_reason\"]")" = tool_calls &&
+	test "$(j r.json "json.loads(d[\"choices\"][0][\"message\"][\"tool_calls\"][0][\"function\"][\"arguments\"])[\"b\"]")" = 8
 '
 
 # A slow replayed model: 40 ms a token, 200 tokens.

@@ -11,9 +11,9 @@ qwen3=$(shared_path vocab/ggml-vocab-qwen3.gguf) || skip_all "ECH_SHARED data ab
 
 # a slow replayed model: 20 tokens, 50 ms each
 "$PYTHON3" -c 'import json; print(json.dumps([" tick" * 20]))' >slow.json
-serve_start b1 -m "$qwen3" --replay slow.json --replay-delay 50 -P 2 || skip_all "ech-serve did not start"
+serve_start b1 -m "$qwen3" --replay slow.json --replay-delay 50 -P 2 --max-conn-per-ip 0 || skip_all "ech-serve did not start"
 P1=$SERVE_PORT
-serve_start b2 -m "$qwen3" --replay slow.json --replay-delay 50 -P 2 || skip_all "ech-serve did not start"
+serve_start b2 -m "$qwen3" --replay slow.json --replay-delay 50 -P 2 --max-conn-per-ip 0 || skip_all "ech-serve did not start"
 P2=$SERVE_PORT
 NP=$("$PYTHON3" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 

@@ -76,6 +76,7 @@ have_python() { command -v "$PYTHON3" >/dev/null 2>&1; }
 # test_done: print the plan; a passing test leaves no scratch behind
 test_done() {
 	serve_stop_all
+	fake_stop_all
 	say "1..$test_count"
 	if [ "$test_failed" -eq 0 ]; then
 		cd "$ECH_BUILD" && rm -rf "$TEST_DIR"
@@ -116,3 +117,45 @@ serve_start() {
 	SERVE_URL="http://127.0.0.1:$SERVE_PORT"
 }
 have_curl() { command -v curl >/dev/null 2>&1; }
+
+# ---- fake OpenAI endpoint (tests/tools/fake-openai) ----------------------------
+# fake_start NAME SCRIPT [ARGS...]: start fake-openai replaying SCRIPT (see the
+# comment at the top of tests/tools/fake-openai.c), recording the requests it
+# gets in NAME.req (one JSON line each); set FAKE_URL (the /v1 base URL) and
+# FAKE_PID.  Inside a test body (a subshell) the server is stopped when that
+# subshell exits; at the top level, at exit (or by fake_stop_all).
+FAKE_PIDS=
+TEST_LIB_PID=$(exec sh -c 'echo $PPID')
+fake_stop_all() {
+	for p in $FAKE_PIDS; do kill "$p" 2>/dev/null; done
+	for p in $FAKE_PIDS; do wait "$p" 2>/dev/null; done
+	FAKE_PIDS=
+}
+fake_start() {
+	name=$1; script=$2; shift 2
+	: >"$TEST_DIR/$name.req"
+	rm -f "$TEST_DIR/$name.log"   # an old log would be read before the new one is opened
+	me=$(exec sh -c 'echo $PPID')
+	# a subshell inherits its parent's list: it must not stop the parent's servers
+	[ "$FAKE_PIDS_OF" = "$me" ] || { FAKE_PIDS=; FAKE_PIDS_OF=$me; }
+	fake-openai --script "$script" --record "$TEST_DIR/$name.req" "$@" 2>"$TEST_DIR/$name.log" &
+	FAKE_PID=$!
+	FAKE_PIDS="$FAKE_PIDS $FAKE_PID"
+	# stop it when this (sub)shell exits; the top level also stops the servers
+	if [ "$me" = "$TEST_LIB_PID" ]; then
+		trap 'fake_stop_all; serve_stop_all' EXIT
+	else
+		trap 'fake_stop_all' EXIT
+	fi
+	FAKE_URL=
+	i=0
+	while [ $i -lt 100 ]; do
+		port=$(sed -n 's/.*listening on http:\/\/[^ ]*:\([0-9][0-9]*\).*/\1/p' "$TEST_DIR/$name.log" 2>/dev/null)
+		[ -n "$port" ] && break
+		kill -0 "$FAKE_PID" 2>/dev/null || { cat "$TEST_DIR/$name.log" >&2; return 1; }
+		sleep 0.05
+		i=$((i + 1))
+	done
+	[ -n "$port" ] || return 1
+	FAKE_URL="http://127.0.0.1:$port/v1"
+}

@@ -8,6 +8,9 @@
 #include "config.h"
 
 #include <pthread.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #include <stdatomic.h>
 
 #include "kernels/dispatch.h"
@@ -72,11 +75,21 @@ static void build_tables(void)
     ech_avx512_lanes_fill(ksets[2]);
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+/* F16C from CPUID leaf 1 (ECX bit 29): clang before 15 has no "f16c" in
+ * __builtin_cpu_supports, and the fuzz targets are built with clang */
+static int cpu_has_f16c(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+#endif
+
 ech_isa ech_isa_detect(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
-    if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")))
+    if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c()))
         return ECH_ISA_SCALAR;
     /* Our AVX-512 kernels need VNNI (vpdpbusd) and VBMI (byte permutes):
      * Ice Lake, Sapphire Rapids, Zen 4 and later.  Older AVX-512 parts

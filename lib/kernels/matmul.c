@@ -172,12 +172,10 @@ static void lanes_work(const mm_ctx *c, int64_t me, int64_t nth, int team)
     free(prep);
 }
 
-/* Thread `me` of `nth`: the same static split as an OpenMP worksharing
- * loop.  `team`: the nth threads of the enclosing team all run this and
- * meet at barriers; otherwise it is one thread doing all the work. */
-static void mm_work(const mm_ctx *c, int64_t me, int64_t nth, int team)
+/* Activations of tokens [t0, t1) into the kernels' formats. */
+static void mm_convert(const mm_ctx *c, int64_t t0, int64_t t1)
 {
-    for (int64_t t = c->n_tok * me / nth; t < c->n_tok * (me + 1) / nth; t++) {
+    for (int64_t t = t0; t < t1; t++) {
         if (c->dot) {
             const ech_type_kernels *dk = ech_kernels_for(c->k->dot_type);
             dk->from_float(c->x + (size_t)t * (size_t)c->cols, c->dot + (size_t)t * c->drow, c->cols);
@@ -188,7 +186,11 @@ static void mm_work(const mm_ctx *c, int64_t me, int64_t nth, int team)
             c->pack(src, c->packed + (size_t)t * c->prow, c->cols);
         }
     }
-    team_barrier(team); /* the activations are ready */
+}
+
+/* Thread `me` of `nth`'s share of the products, the activations ready. */
+static void mm_compute(const mm_ctx *c, int64_t me, int64_t nth, int team)
+{
     if (c->lanes) {
         lanes_work(c, me, nth, team);
     } else if (c->gemv) {
@@ -213,7 +215,19 @@ static void mm_work(const mm_ctx *c, int64_t me, int64_t nth, int team)
             }
         }
     }
-    team_barrier(team);
+}
+
+/* Thread `me` of `nth`: the same static split as an OpenMP worksharing
+ * loop.  `team`: the nth threads of the enclosing team all run this and
+ * meet at barriers (`end`: also once the products are done); otherwise it
+ * is one thread doing all the work. */
+static void mm_work(const mm_ctx *c, int64_t me, int64_t nth, int team, int end)
+{
+    mm_convert(c, c->n_tok * me / nth, c->n_tok * (me + 1) / nth);
+    team_barrier(team); /* the activations are ready */
+    mm_compute(c, me, nth, team);
+    if (end)
+        team_barrier(team);
 }
 
 /* Sets up *c; 0 if there is nothing to do. */
@@ -266,20 +280,30 @@ void ech_matmul(const void *W, ech_type wt, int64_t rows, int64_t cols, const fl
         return;
 #ifdef _OPENMP
     if (omp_in_parallel()) {
-        mm_work(&c, omp_get_thread_num(), omp_get_num_threads(), 1);
+        mm_work(&c, omp_get_thread_num(), omp_get_num_threads(), 1, 1);
         return;
     }
     if (n_threads <= 0)
         n_threads = omp_get_max_threads();
     if (n_threads == 1) {
-        mm_work(&c, 0, 1, 0);
+        mm_work(&c, 0, 1, 0, 0);
+        return;
+    }
+    /* The team's meetings are what a decode step waits on when the machine
+     * is busy (a thread descheduled holds up the other at each one), so
+     * there are as few as the work allows: the end of the region only, for
+     * decode, whose few tokens are converted before the team starts. */
+    if (c.gemv) {
+        mm_convert(&c, 0, c.n_tok);
+#pragma omp parallel num_threads(n_threads)
+        mm_compute(&c, omp_get_thread_num(), omp_get_num_threads(), 1);
         return;
     }
 #pragma omp parallel num_threads(n_threads)
-    mm_work(&c, omp_get_thread_num(), omp_get_num_threads(), 1);
+    mm_work(&c, omp_get_thread_num(), omp_get_num_threads(), 1, 0);
 #else
     (void)n_threads;
-    mm_work(&c, 0, 1, 0);
+    mm_work(&c, 0, 1, 0, 0);
 #endif
 }
 
@@ -288,5 +312,5 @@ void ech_matmul_local(const void *W, ech_type wt, int64_t rows, int64_t cols, si
 {
     mm_ctx c;
     if (mm_setup(&c, W, wt, rows, cols, row_stride, x, n_tok, y, scratch))
-        mm_work(&c, 0, 1, 0);
+        mm_work(&c, 0, 1, 0, 0);
 }

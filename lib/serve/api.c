@@ -18,6 +18,7 @@
 #include <sodium.h>
 
 #include "chat/template.h"
+#include "core/arena.h"
 #include "core/json.h"
 #include "ech.h"
 #include "gen/prompt.h"
@@ -63,7 +64,11 @@ static const char *finish_name(ech_stop_reason r, bool tool_calls)
 
 /* ---- a generation job ------------------------------------------------- */
 
+/* A job lives in its own arena (`arena`, freed with it); `step` holds the
+ * scratch of one batch of tokens and is reset for the next. */
 typedef struct job {
+    ech_arena arena;
+    ech_arena step;
     ech_server *srv;
     json_object *body;             /* keeps the strings in g alive */
     ech_api_gen g;
@@ -79,12 +84,27 @@ typedef struct job {
     /* streaming */
     ech_buf out;
     size_t out_pos;
+    ech_buf shown;                 /* one batch's text that may be shown (reused) */
     bool finished;
     /* collecting (per prompt) */
     ech_buf text[MAX_PROMPTS];
     json_object *lp[MAX_PROMPTS];  /* chat: logprobs.content; completions: logprobs object */
     size_t text_off[MAX_PROMPTS];
 } job;
+
+static job *job_new(void)
+{
+    ech_arena a;
+    ech_arena_init(&a, 4096);
+    job *j = ech_arena_calloc(&a, 1, sizeof *j, 0);
+    if (!j) {
+        ech_arena_free(&a);
+        return NULL;
+    }
+    j->arena = a;
+    ech_arena_init(&j->step, 4096);
+    return j;
+}
 
 static void job_free(job *j)
 {
@@ -100,8 +120,11 @@ static void job_free(job *j)
     ech_sreq_batch_free(&j->batch);
     ech_tool_stream_free(&j->ts);
     ech_buf_free(&j->out);
+    ech_buf_free(&j->shown);
     json_object_put(j->body);
-    free(j);
+    ech_arena_free(&j->step);
+    ech_arena a = j->arena;   /* j itself lives in it */
+    ech_arena_free(&a);
 }
 
 static json_object *bytes_array(const char *p, size_t n)
@@ -170,10 +193,9 @@ static void completion_logprobs(job *j, json_object *o, size_t *offset)
         for (uint32_t k = 0; k < t->n_top; k++) {
             const ech_token_logprob *a = &j->batch.top[t->top_off + k];
             ech_str ap = ech_tokenizer_piece(tk, a->token);
-            char *key = strndup(ap.ptr ? ap.ptr : "", ap.len);
+            char *key = ech_arena_strndup(&j->step, ap.ptr ? ap.ptr : "", ap.len);
             if (key)
                 json_object_object_add(top, key, ech_json_float(a->logprob));
-            free(key);
         }
         json_object_array_add(tops, top);
         json_object_array_add(offs, json_object_new_int64((int64_t)*offset));
@@ -317,11 +339,11 @@ static json_object *completion_chunk(job *j, const char *text, size_t n, json_ob
 /* Format what one take() brought. */
 static void stream_batch(job *j)
 {
-    ech_buf text = {0};
-    for (size_t i = 0; i < j->batch.n; i++)
-        ech_buf_append(&text, j->batch.text.data + j->batch.v[i].text_off, j->batch.v[i].text_len);
-    ech_buf shown = {0};
-    ech_tool_stream_feed(&j->ts, text.data ? text.data : "", text.len, &shown);
+    ech_arena_reset(&j->step);
+    /* the tokens' texts lie one after the other in batch.text */
+    ech_buf_clear(&j->shown);
+    ech_tool_stream_feed(&j->ts, j->batch.text.data ? j->batch.text.data : "", j->batch.text.len, &j->shown);
+    const ech_buf shown = j->shown;
     const char *s = shown.data ? shown.data : "";
     switch (j->g.kind) {
     case ECH_API_CHAT: {
@@ -363,8 +385,6 @@ static void stream_batch(job *j)
         }
         break;
     }
-    ech_buf_free(&shown);
-    ech_buf_free(&text);
 }
 
 static void stream_error(job *j, const ech_sreq_result *r)
@@ -517,8 +537,8 @@ static void stream_free(void *cls) { job_free(cls); }
 
 static void collect_batch(job *j, size_t k)
 {
-    for (size_t i = 0; i < j->batch.n; i++)
-        ech_buf_append(&j->text[k], j->batch.text.data + j->batch.v[i].text_off, j->batch.v[i].text_len);
+    ech_arena_reset(&j->step);
+    ech_buf_append(&j->text[k], j->batch.text.data ? j->batch.text.data : "", j->batch.text.len);
     if (!j->g.logprobs)
         return;
     if (j->g.kind == ECH_API_CHAT) {
@@ -616,8 +636,12 @@ static enum MHD_Result reply_collected(ech_http *h, job *j)
 
 /* ---- prompts ---------------------------------------------------------- */
 
-static ech_status render_chat(ech_server *s, json_object *messages, json_object *tools, ech_tokens *out,
-                              ech_api_error *e)
+/* `prefill` (may be NULL) is appended to the rendering: the start of the
+ * assistant's reply, which the model continues.  Its bytes at
+ * [lit_off, lit_off + lit_len) are tokenized as text (a name from the
+ * request), the rest with special tokens. */
+static ech_status render_chat(ech_server *s, json_object *messages, json_object *tools, const ech_buf *prefill,
+                              size_t lit_off, size_t lit_len, ech_tokens *out, ech_api_error *e)
 {
     json_object *msgs = ech_tool_normalize_messages(messages);
     ech_prompt_opts po = {.messages = msgs, .tools = tools, .add_generation_prompt = true,
@@ -632,6 +656,25 @@ static ech_status render_chat(ech_server *s, json_object *messages, json_object 
             return ech_api_fail(e, 500, "server_error", NULL, NULL, "out of memory");
         /* the template refused the conversation (raise_exception), or a limit hit */
         return ech_api_fail(e, 400, INVALID, "invalid_value", "messages", "the chat template cannot render these messages: %s", err.msg);
+    }
+    if (prefill && prefill->len) {
+        char *t = realloc(text, len + prefill->len + 1);
+        if (!t) {
+            free(text);
+            json_object_put(msgs);
+            return ech_api_fail(e, 500, "server_error", NULL, NULL, "out of memory");
+        }
+        text = t;
+        memcpy(text + len, prefill->data, prefill->len);
+        len += prefill->len;
+        text[len] = '\0';
+        if (lit_len) {
+            /* the tokenizer keeps message contents literal, in order: the
+             * name is one more, found after the last real message */
+            json_object *m = json_object_new_object();
+            json_object_object_add(m, "content", ech_json_string(prefill->data + lit_off, lit_len));
+            json_object_array_add(msgs, m);
+        }
     }
     st = ech_prompt_tokenize(s->tk, text, len, msgs, out, &err);
     free(text);
@@ -656,6 +699,29 @@ static json_object *tools_for(const ech_api_gen *g)
             json_object_array_add(a, json_object_get(t));
     }
     return a;
+}
+
+/* tool_choice "required" or a named function: the reply starts with the
+ * family's call opener (we have no grammar to constrain sampling, so the
+ * model is put inside a call instead of being asked to begin one). */
+static ech_status forced_call(ech_server *s, const ech_api_gen *g, json_object *tools, ech_buf *prefill,
+                              size_t *lit_off, size_t *lit_len, ech_api_error *e)
+{
+    if (g->tool_choice != ECH_TOOL_REQUIRED && g->tool_choice != ECH_TOOL_NAMED)
+        return ECH_OK;
+    if (s->tools == ECH_TOOLS_NONE)
+        return ech_api_fail(e, 400, INVALID, "unsupported_value", "tool_choice",
+                            "this model's chat template has no tool-call syntax ech-serve knows (Hermes or Llama 3), "
+                            "so a tool call cannot be required; use \"auto\"");
+    if (g->tool_choice == ECH_TOOL_NAMED && json_object_array_length(tools) == 0)
+        return ech_api_fail(e, 400, INVALID, "invalid_value", "tool_choice",
+                            "tool_choice names the function '%s', which is not in 'tools'", g->tool_name);
+    if (ech_tool_prefill(s->tools, g->tool_choice == ECH_TOOL_NAMED ? g->tool_name : NULL, prefill, lit_off,
+                         lit_len) != ECH_OK) {
+        ech_buf_free(prefill);
+        return ech_api_fail(e, 500, "server_error", NULL, NULL, "out of memory");
+    }
+    return ECH_OK;
 }
 
 static ech_status tokens_of(ech_server *s, json_object *p, ech_tokens *out, ech_api_error *e)
@@ -704,7 +770,7 @@ static enum MHD_Result generate(ech_http *h, ech_api_kind kind)
                                ech_arch_name(s->model->hp.arch));
     if (ech_api_parse_body(h->body, h->body_len, &body, &e) != ECH_OK)
         return ech_http_error(h, &e);
-    job *j = calloc(1, sizeof *j);
+    job *j = job_new();
     if (!j) {
         json_object_put(body);
         return ech_http_errorf(h, 500, "server_error", NULL, "out of memory");
@@ -728,14 +794,22 @@ static enum MHD_Result generate(ech_http *h, ech_api_kind kind)
     if (g->max_tokens < 0 && s->o.n_predict >= 0)
         g->gp.n_predict = s->o.n_predict;
     json_object *tools = NULL;
+    ech_buf prefill = {0};
     if (kind == ECH_API_CHAT || kind == ECH_API_OLLAMA_CHAT) {
         tools = tools_for(g);
         if (tools && s->tools != ECH_TOOLS_NONE)
             j->tf = s->tools;
-        ech_status st = render_chat(s, g->messages, tools, &prompts[0], &e);
-        json_object_put(tools);
-        if (st != ECH_OK)
+        size_t lit_off = 0, lit_len = 0;
+        if (forced_call(s, g, tools, &prefill, &lit_off, &lit_len, &e) != ECH_OK) {
+            json_object_put(tools);
             goto fail;
+        }
+        ech_status st = render_chat(s, g->messages, tools, &prefill, lit_off, lit_len, &prompts[0], &e);
+        json_object_put(tools);
+        if (st != ECH_OK) {
+            ech_buf_free(&prefill);
+            goto fail;
+        }
     } else if (kind == ECH_API_OLLAMA_GENERATE) {
         if (g->raw) {
             if (tokens_of(s, g->prompt, &prompts[0], &e) != ECH_OK)
@@ -752,7 +826,7 @@ static enum MHD_Result generate(ech_http *h, ech_api_kind kind)
             json_object_object_add(m, "role", jstr("user"));
             json_object_object_add(m, "content", json_object_get(g->prompt));
             json_object_array_add(msgs, m);
-            ech_status st = render_chat(s, msgs, NULL, &prompts[0], &e);
+            ech_status st = render_chat(s, msgs, NULL, NULL, 0, 0, &prompts[0], &e);
             json_object_put(msgs);
             if (st != ECH_OK)
                 goto fail;
@@ -774,6 +848,17 @@ static enum MHD_Result generate(ech_http *h, ech_api_kind kind)
         }
     }
     ech_tool_stream_init(&j->ts, g->stream ? j->tf : ECH_TOOLS_NONE);
+    if (prefill.len) {
+        /* the reply begins with the opener we wrote for the model: parse it
+         * with the rest (streaming holds it back like any call) */
+        ech_buf none = {0};
+        if (g->stream)
+            ech_tool_stream_feed(&j->ts, prefill.data, prefill.len, &none);
+        else
+            ech_buf_append(&j->text[0], prefill.data, prefill.len);
+        ech_buf_free(&none);
+        ech_buf_free(&prefill);
+    }
     for (size_t i = 0; i < n_prompts; i++)
         if (check_fit(s, g, prompts[i].n, &e) != ECH_OK)
             goto fail;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -22,7 +23,15 @@ typedef struct conn_state {
     ech_buf body;
     bool too_big;
     bool responded;       /* answered before the body was read */
+    time_t deadline;      /* the body must be in by then */
 } conn_state;
+
+static time_t mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec;
+}
 
 static void add_common_headers(ech_http *h, struct MHD_Response *r)
 {
@@ -167,6 +176,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!(cs = calloc(1, sizeof *cs)))
             return MHD_NO;
         *con_cls = cs;
+        cs->deadline = mono_s() + (time_t)s->o.timeout_s;
         atomic_fetch_add(&s->metrics.in_flight, 1);
         if (!h.path) {
             cs->responded = true;
@@ -208,6 +218,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (*size) {
+        /* the idle timeout resets on every byte: a client that sends its
+         * body a byte at a time would hold its thread for ever */
+        if (mono_s() > cs->deadline) {
+            if (s->o.verbose)
+                fprintf(stderr, "ech-serve: http: a request body took longer than %us; closing\n", s->o.timeout_s);
+            return MHD_NO;
+        }
         if (!cs->too_big && cs->body.len + *size > s->o.max_body) {
             cs->too_big = true;
             ech_buf_free(&cs->body);
@@ -313,6 +330,8 @@ ech_status ech_http_listen(ech_server *s, ech_error *err)
                                  MHD_OPTION_LISTEN_SOCKET, fd,
                                  MHD_OPTION_CONNECTION_TIMEOUT, s->o.timeout_s,
                                  MHD_OPTION_CONNECTION_LIMIT, s->o.max_conns,
+                                 /* one address cannot take every connection (slowloris) */
+                                 MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->o.max_conns_per_ip,
                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                                  MHD_OPTION_EXTERNAL_LOGGER, on_log, s,
                                  MHD_OPTION_END);

@@ -36,8 +36,10 @@ typedef struct ech_serve_opts {
     const char *unix_path;              /* listen on this Unix socket instead */
     const char *api_prefix;             /* "" or "/llm": every route lives under it */
     size_t max_body;                    /* bytes; larger bodies get 413 */
-    unsigned timeout_s;                 /* idle connections are closed after this */
+    unsigned timeout_s;                 /* idle connections are closed after this, and
+                                           a request body must arrive within it */
     unsigned max_conns;
+    unsigned max_conns_per_ip;          /* 0: no limit */
     const char *const *api_keys;        /* Bearer tokens (none: no auth) */
     size_t n_api_keys;
     const char *const *cors;            /* allowed origins ("*": any) */

@@ -188,6 +188,35 @@ ech_status ech_tool_parse(ech_tool_family f, const char *text, size_t len, ech_b
     return ech_buf_append(content, text, len);
 }
 
+ech_status ech_tool_prefill(ech_tool_family f, const char *name, ech_buf *out, size_t *name_off,
+                            size_t *name_len)
+{
+    if (f == ECH_TOOLS_NONE)
+        return ECH_ERR_INVALID;
+    /* the spelling the families' templates show their models */
+    const char *open = f == ECH_TOOLS_HERMES ? "<tool_call>\n{\"name\": " : "{\"name\": ";
+    const char *args = f == ECH_TOOLS_HERMES ? ", \"arguments\": " : ", \"parameters\": ";
+    ech_status st = ech_buf_append(out, open, strlen(open));
+    if (st != ECH_OK)
+        return st;
+    if (!name)
+        return ech_buf_append(out, "\"", 1);
+    json_object *js = json_object_new_string(name);
+    if (!js)
+        return ECH_ERR_NOMEM;
+    const char *q = json_object_to_json_string_ext(js, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    size_t off = out->len, ql = q ? strlen(q) : 0;
+    st = q ? ech_buf_append(out, q, ql) : ECH_ERR_NOMEM;
+    json_object_put(js);
+    if (st == ECH_OK)
+        st = ech_buf_append(out, args, strlen(args));
+    if (name_off)
+        *name_off = off;
+    if (name_len)
+        *name_len = ql;
+    return st;
+}
+
 void ech_tool_stream_init(ech_tool_stream *s, ech_tool_family f)
 {
     memset(s, 0, sizeof *s);
@@ -297,6 +326,11 @@ json_object *ech_tool_normalize_messages(json_object *messages)
             if (!strcmp(key, "content")) {
                 if (val)
                     json_object_object_add(nm, key, flatten_content(val));
+            } else if (!strcmp(key, "role") && json_object_is_type(val, json_type_string) &&
+                       !strcmp(json_object_get_string(val), "developer")) {
+                /* OpenAI's newer name for the system message; templates
+                 * know only "system" (Qwen's drops other roles silently) */
+                json_object_object_add(nm, key, json_object_new_string("system"));
             } else if (!strcmp(key, "tool_calls") && json_object_is_type(val, json_type_array)) {
                 json_object *calls = json_object_new_array();
                 for (size_t k = 0; k < json_object_array_length(val); k++) {

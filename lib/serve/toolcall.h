@@ -44,6 +44,17 @@ void ech_tool_calls_free(ech_tool_calls *c);
 ech_status ech_tool_parse(ech_tool_family f, const char *text, size_t len, ech_buf *content,
                           ech_tool_calls *calls);
 
+/* The start of a tool call in family `f`, appended to `out`: put at the
+ * head of the assistant's turn, it makes the model continue inside a call
+ * (tool_choice "required", or a named function).  With `name` the opener
+ * runs up to where the arguments begin ({"name": "NAME", "arguments": );
+ * *name_off and *name_len (may be NULL) then give the JSON string of the name
+ * within `out`, which the caller tokenizes as text, not as special tokens.
+ * Without a name it stops inside the name's string.  ECH_ERR_INVALID for
+ * ECH_TOOLS_NONE, ECH_ERR_NOMEM. */
+ech_status ech_tool_prefill(ech_tool_family f, const char *name, ech_buf *out, size_t *name_off,
+                            size_t *name_len);
+
 /* Streaming: text that is surely content is released at once; from the
  * first sign of a tool call on, text is held until the end. */
 typedef struct ech_tool_stream {
@@ -61,8 +72,9 @@ ech_status ech_tool_stream_finish(ech_tool_stream *s, ech_buf *content, ech_tool
 void ech_tool_stream_free(ech_tool_stream *s);
 
 /* A copy of OpenAI `messages` that chat templates can render: content parts
- * joined into one string, and tool-call arguments given as JSON text turned
- * into objects (templates apply `tojson` to them).  A new reference. */
+ * joined into one string, role "developer" as "system", and tool-call
+ * arguments given as JSON text turned into objects (templates apply
+ * `tojson` to them).  A new reference. */
 json_object *ech_tool_normalize_messages(json_object *messages);
 
 /* "call_" and 24 random letters and digits, into buf (>= 30 bytes). */

@@ -91,6 +91,30 @@ static void test_toolcall(void)
     ok(json_object_is_type(v, json_type_object), "normalize: argument text becomes an object");
     json_object_put(n);
     json_object_put(m);
+    m = json_tokener_parse("[{\"role\":\"developer\",\"content\":\"be brief\"},{\"role\":\"user\",\"content\":\"hi\"}]");
+    n = ech_tool_normalize_messages(m);
+    is_str(json_object_get_string(json_object_object_get(json_object_array_get_idx(n, 0), "role")), "system",
+           "normalize: developer is system");
+    is_str(json_object_get_string(json_object_object_get(json_object_array_get_idx(n, 1), "role")), "user",
+           "normalize: other roles stay");
+    json_object_put(n);
+    json_object_put(m);
+    /* a forced call: the opener plus the model's continuation parses as one call */
+    ech_buf pre = {0};
+    size_t off = 0, len = 0;
+    ok(ech_tool_prefill(ECH_TOOLS_HERMES, "a\"b", &pre, &off, &len) == ECH_OK &&
+       !strcmp(pre.data, "<tool_call>\n{\"name\": \"a\\\"b\", \"arguments\": ") &&
+       len == 6 && !memcmp(pre.data + off, "\"a\\\"b\"", 6), "prefill: hermes opener, name escaped and located");
+    ech_buf_append(&pre, "{\"x\": 1}}\n</tool_call>", 22);
+    parse(ECH_TOOLS_HERMES, pre.data, &c, &k);
+    ok(k.n == 1 && !strcmp(k.v[0].name, "a\"b") && !strcmp(k.v[0].arguments, "{\"x\":1}"), "prefill + continuation parse");
+    ech_buf_clear(&pre);
+    ech_tool_prefill(ECH_TOOLS_LLAMA3, NULL, &pre, NULL, NULL);
+    ech_buf_append(&pre, "f\", \"parameters\": {}}", 21);
+    parse(ECH_TOOLS_LLAMA3, pre.data, &c, &k);
+    ok(k.n == 1 && !strcmp(k.v[0].name, "f"), "prefill: llama3 opener without a name");
+    ok(ech_tool_prefill(ECH_TOOLS_NONE, NULL, &pre, NULL, NULL) == ECH_ERR_INVALID, "prefill: no family, no opener");
+    ech_buf_free(&pre);
     char id[32];
     ech_tool_call_id(id, sizeof id);
     ok(strlen(id) == 29 && !strncmp(id, "call_", 5), "tool call ids look like call_XXXX");
