@@ -140,6 +140,16 @@ test_expect_success 'errors: no model, bad options, a model that cannot embed, a
 	test "$(wc -l <o6)" = 1 &&
 	expect_exit 1 ech-embed -m no-such-model.gguf </dev/null 2>e7 && grep "^ech-embed: " e7
 '
+test_expect_success 'the pipeline: ech-embed | ech-index, then a query through ech-embed | ech-search' '
+	ech-embed -m "$bert" --lines sentences.txt | ech-index -o docs.idx &&
+	sed -n 3p sentences.txt | ech-embed -m "$bert" | ech-search docs.idx -k 2 >hits.ndjson &&
+	"$PYTHON3" -c "
+import json
+r = json.loads(open(\"hits.ndjson\").read())[\"results\"]
+want = open(\"sentences.txt\").read().split(\"\\n\")[2]
+assert r[0][\"text\"] == want and r[0][\"id\"] == 2 and abs(r[0][\"score\"] - 1) < 1e-5, r
+"
+'
 test_expect_success '--help and --version' '
 	ech-embed --help | grep -- "--chunk" && ech-embed --version | grep "^ech-embed (echostra)"
 '
