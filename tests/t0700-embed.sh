@@ -150,6 +150,20 @@ want = open(\"sentences.txt\").read().split(\"\\n\")[2]
 assert r[0][\"text\"] == want and r[0][\"id\"] == 2 and abs(r[0][\"score\"] - 1) < 1e-5, r
 "
 '
+test_expect_success 'ech-search -m embeds text queries itself: the same hits as the pipe' '
+	sed -n 3p sentences.txt | ech-search docs.idx -m "$bert" -k 2 >hits-m.ndjson &&
+	"$PYTHON3" -c "
+import json
+a = json.loads(open(\"hits.ndjson\").read())
+b = json.loads(open(\"hits-m.ndjson\").read())
+want = open(\"sentences.txt\").read().split(\"\\n\")[2]
+assert b[\"query_text\"] == want, b
+assert [h[\"id\"] for h in a[\"results\"]] == [h[\"id\"] for h in b[\"results\"]], (a, b)
+assert all(abs(x[\"score\"] - y[\"score\"]) < 1e-6 for x, y in zip(a[\"results\"], b[\"results\"])), (a, b)
+" &&
+	expect_exit 1 ech-search docs.idx -m "$stories" </dev/null 2>e8 && grep "dimension mismatch" e8 &&
+	expect_exit 2 ech-search docs.idx -m "$bert" --fvecs </dev/null
+'
 test_expect_success '--help and --version' '
 	ech-embed --help | grep -- "--chunk" && ech-embed --version | grep "^ech-embed (echostra)"
 '
