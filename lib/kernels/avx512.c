@@ -332,6 +332,165 @@ T512 static void gemv_iq4_nl_oct(int64_t n, const void *w, size_t ws, int64_t nr
 GEMVN_Q4(gemvn_q4_0, K_Q4_0)
 GEMVN_Q4(gemvn_iq4_nl, K_IQ4_NL)
 
+/* ---- decode kernels for Q4_1, Q5_0 and Q5_1 ---------------------------------
+ *
+ * The same scheme as Q4_0's: one row at a time, each pair of blocks loaded
+ * as-is and lined up with activations in the q8_oct layout.  Q5_0 takes
+ * Q8_0 activations (pack_oct; its quants' offset 16 comes back as
+ * -16 * sum(a)); Q4_1 and Q5_1 take Q8_1 activations, whose packed form
+ * carries s = d * sum(q) for the m * s term instead of the integer sums. */
+enum { K_Q4_1 = 3, K_Q5_0, K_Q5_1 };
+
+typedef struct q8_oct1 {
+    int8_t lo[4][32];
+    int8_t hi[4][32];
+    float s[8];        /* each block's s field, in oct_order */
+    float d[8];
+} q8_oct1;             /* per group of 8 blocks; the last nb % 8 blocks follow as Q8_1 */
+
+_Static_assert(sizeof(q8_oct1) == sizeof(q8_oct), "q8_oct1 keeps q8_oct's size and alignment");
+
+static size_t pack_size_oct1(int64_t n)
+{
+    const int64_t nb = n / 32;
+    return (size_t)(nb / 8) * sizeof(q8_oct1) + (size_t)(nb % 8) * sizeof(ech_block_q8_1);
+}
+
+static void pack_oct1(const void *src, void *dst, int64_t n)
+{
+    const ech_block_q8_1 *a = src;
+    const int64_t nb = n / 32, ng = nb / 8;
+    q8_oct1 *o = dst;
+    for (int64_t g = 0; g < ng; g++) {
+        const ech_block_q8_1 *b = a + 8 * g;
+        for (int p = 0; p < 4; p++)
+            for (int h = 0; h < 2; h++) {
+                memcpy(o[g].lo[p] + 16 * h, b[2 * p + h].qs, 16);
+                memcpy(o[g].hi[p] + 16 * h, b[2 * p + h].qs + 16, 16);
+            }
+        for (int i = 0; i < 8; i++) {
+            o[g].s[i] = ech_fp16_to_fp32(b[oct_order[i]].s);
+            o[g].d[i] = ech_fp16_to_fp32(b[oct_order[i]].d);
+        }
+    }
+    memcpy(o + ng, a + 8 * ng, (size_t)(nb % 8) * sizeof(ech_block_q8_1));
+}
+
+/* block size, and offsets of qs and qh in a block */
+#define MQ_BSZ(kind) ((kind) == K_Q4_1 ? 20 : (kind) == K_Q5_0 ? 22 : 24)
+#define MQ_QOFF(kind) ((kind) == K_Q4_1 ? 4 : (kind) == K_Q5_0 ? 6 : 8)
+#define MQ_HOFF(kind) ((kind) == K_Q5_0 ? 2 : 4)
+
+/* acc[t] += the 8 blocks at blk . token t, per block in oct_order */
+T512 INLINE void mq_oct(int kind, int NT, const uint8_t *blk, const void *const *o, __m256 *acc)
+{
+    const int bsz = MQ_BSZ(kind), qoff = MQ_QOFF(kind), q5 = kind != K_Q4_1;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), b5 = _mm256_set1_epi8(16);
+    __m256i lo[4], hi[4];
+    UNROLL for (int p = 0; p < 4; p++) {
+        const uint8_t *b0 = blk + 2 * p * bsz, *b1 = b0 + bsz;
+        const __m256i v = _mm256_loadu2_m128i((const __m128i *)(const void *)(b1 + qoff),
+                                              (const __m128i *)(const void *)(b0 + qoff));
+        lo[p] = _mm256_and_si256(v, m4);
+        hi[p] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        if (q5) { /* bit j of qh: the fifth bit of element j */
+            uint32_t h0, h1;
+            memcpy(&h0, b0 + MQ_HOFF(kind), 4);
+            memcpy(&h1, b1 + MQ_HOFF(kind), 4);
+            lo[p] = _mm256_mask_add_epi8(lo[p], _cvtu32_mask32((h0 & 0xFFFFu) | (h1 << 16)), lo[p], b5);
+            hi[p] = _mm256_mask_add_epi8(hi[p], _cvtu32_mask32((h0 >> 16) | (h1 & 0xFFFF0000u)), hi[p], b5);
+        }
+    }
+    /* the first 4 bytes of each block: d, and m for Q4_1/Q5_1 */
+    const __m256i dm = _mm256_i32gather_epi32((const int *)(const void *)blk,
+                                              _mm256_setr_epi32(0, 2 * bsz, 4 * bsz, 6 * bsz, bsz, 3 * bsz, 5 * bsz,
+                                                                7 * bsz), 1);
+    const __m256 dw = _mm256_cvtph_ps(_mm256_cvtepi32_epi16(dm));
+    const __m256 mw = _mm256_cvtph_ps(_mm256_cvtepi32_epi16(_mm256_srli_epi32(dm, 16)));
+    UNROLL for (int t = 0; t < NT; t++) {
+        const q8_oct *a = o[t];
+        __m256i s[4];
+        UNROLL for (int p = 0; p < 4; p++) {
+            s[p] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), lo[p],
+                                       _mm256_load_si256((const __m256i *)(const void *)a->lo[p]));
+            s[p] = _mm256_dpbusd_epi32(s[p], hi[p], _mm256_load_si256((const __m256i *)(const void *)a->hi[p]));
+        }
+        __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
+        if (kind == K_Q5_0) {
+            h = _mm256_sub_epi32(h, _mm256_slli_epi32(_mm256_load_si256((const __m256i *)(const void *)a->sum), 4));
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(h), _mm256_mul_ps(dw, _mm256_load_ps(a->d)), acc[t]);
+        } else {
+            const q8_oct1 *a1 = o[t];
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(h), _mm256_mul_ps(dw, _mm256_load_ps(a1->d)), acc[t]);
+            acc[t] = _mm256_fmadd_ps(mw, _mm256_load_ps(a1->s), acc[t]);
+        }
+    }
+}
+
+T512 INLINE void mq_gemv(int kind, int NT, int64_t n, const void *w, size_t ws, int64_t nr, const void *a,
+                         size_t as, float *y, size_t ys)
+{
+    const int64_t nb = n / 32, ng = nb / 8;
+    const size_t gsz = 8 * (size_t)MQ_BSZ(kind), osz = sizeof(q8_oct);
+    for (int64_t r = 0; r < nr; r++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * ws;
+        __m256 acc[8];
+        UNROLL for (int t = 0; t < NT; t++)
+            acc[t] = _mm256_setzero_ps();
+        for (int64_t g = 0; g < ng; g++) {
+            const void *o[8];
+            UNROLL for (int t = 0; t < NT; t++)
+                o[t] = (const uint8_t *)a + (size_t)t * as + (size_t)g * osz;
+            mq_oct(kind, NT, row + gsz * (size_t)g, o, acc);
+        }
+        UNROLL for (int t = 0; t < NT; t++) {
+            __m128 x = _mm_add_ps(_mm256_castps256_ps128(acc[t]), _mm256_extractf128_ps(acc[t], 1));
+            x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+            float sum = _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)));
+            if (nb > 8 * ng) {
+                float tail;
+                const uint8_t *ta = (const uint8_t *)a + (size_t)t * as + (size_t)ng * osz, *tw = row + gsz * (size_t)ng;
+                const int64_t m = (nb - 8 * ng) * 32;
+                if (kind == K_Q4_1)
+                    ech_ref_vec_dot_q4_1(m, &tail, tw, ta);
+                else if (kind == K_Q5_0)
+                    ech_ref_vec_dot_q5_0(m, &tail, tw, ta);
+                else
+                    ech_ref_vec_dot_q5_1(m, &tail, tw, ta);
+                sum += tail;
+            }
+            y[(size_t)t * ys + (size_t)r] = sum;
+        }
+    }
+}
+
+#define GEMV_MQ(name, kind)                                                                                    \
+    T512 static void name(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *y)            \
+    {                                                                                                          \
+        mq_gemv(kind, 1, n, w, ws, nr, a, 0, y, 0);                                                            \
+    }
+#define GEMVN_MQ(name, kind)                                                                                   \
+    T512 static void name(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, size_t as, int nt,   \
+                          float *y, size_t ys)                                                                 \
+    {                                                                                                          \
+        switch (nt) {                                                                                          \
+        case 1: mq_gemv(kind, 1, n, w, ws, nr, a, as, y, ys); break;                                           \
+        case 2: mq_gemv(kind, 2, n, w, ws, nr, a, as, y, ys); break;                                           \
+        case 3: mq_gemv(kind, 3, n, w, ws, nr, a, as, y, ys); break;                                           \
+        case 4: mq_gemv(kind, 4, n, w, ws, nr, a, as, y, ys); break;                                           \
+        case 5: mq_gemv(kind, 5, n, w, ws, nr, a, as, y, ys); break;                                           \
+        case 6: mq_gemv(kind, 6, n, w, ws, nr, a, as, y, ys); break;                                           \
+        case 7: mq_gemv(kind, 7, n, w, ws, nr, a, as, y, ys); break;                                           \
+        default: mq_gemv(kind, 8, n, w, ws, nr, a, as, y, ys); break;                                          \
+        }                                                                                                      \
+    }
+GEMV_MQ(gemv_q4_1_oct, K_Q4_1)
+GEMV_MQ(gemv_q5_0_oct, K_Q5_0)
+GEMV_MQ(gemv_q5_1_oct, K_Q5_1)
+GEMVN_MQ(gemvn_q4_1, K_Q4_1)
+GEMVN_MQ(gemvn_q5_0, K_Q5_0)
+GEMVN_MQ(gemvn_q5_1, K_Q5_1)
+
 /* ---- Q4_K x Q8_K ------------------------------------------------------------ */
 
 /* int16 [v[a] x 16, v[b] x 16] from 8 int16 */
@@ -645,4 +804,17 @@ void ech_avx512_fill(ech_type_kernels *k, ech_kset *g)
     g[ECH_TYPE_IQ4_NL].gemv_n = gemvn_iq4_nl;
     g[ECH_TYPE_Q4_0].gemv_pack_size = g[ECH_TYPE_IQ4_NL].gemv_pack_size = pack_size_oct;
     g[ECH_TYPE_Q4_0].gemv_pack = g[ECH_TYPE_IQ4_NL].gemv_pack = pack_oct;
+    /* Q4_1, Q5_0, Q5_1: decode kernels of their own; prompts take the lanes
+     * kernels, the few-row tiles stay AVX2's */
+#define SET_MQ(T, t, ps, pk)                                                                  \
+    do {                                                                                      \
+        g[ECH_TYPE_##T].gemv = gemv_##t##_oct;                                                \
+        g[ECH_TYPE_##T].gemv_n = gemvn_##t;                                                   \
+        g[ECH_TYPE_##T].gemv_pack_size = ps;                                                  \
+        g[ECH_TYPE_##T].gemv_pack = pk;                                                       \
+    } while (0)
+    SET_MQ(Q4_1, q4_1, pack_size_oct1, pack_oct1);
+    SET_MQ(Q5_0, q5_0, pack_size_oct, pack_oct);
+    SET_MQ(Q5_1, q5_1, pack_size_oct1, pack_oct1);
+#undef SET_MQ
 }
