@@ -648,6 +648,45 @@ static void test_matmul(void)
     ech_kernels_use(best);
 }
 
+/* A decode step of 2..8 tokens gives each token what it gets alone, bit for
+ * bit, where the multi-token kernel does the single-token kernel's
+ * arithmetic (all types with one but Q8_0, whose single-token kernel sums
+ * in another order; it is checked against the reference in test_matmul). */
+static void test_gemvn_same_as_alone(void)
+{
+    static const ech_type types[] = {ECH_TYPE_Q4_0, ECH_TYPE_Q4_1, ECH_TYPE_Q5_0, ECH_TYPE_Q5_1,
+                                     ECH_TYPE_IQ4_NL, ECH_TYPE_Q4_K, ECH_TYPE_Q5_K, ECH_TYPE_Q6_K};
+    const int64_t rows = 19;
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const ech_type t = types[ti];
+        const int64_t cols = block_size(t) == 32 ? 32 * 19 : 256 * 3;
+        const size_t wrow = nbytes(t, cols);
+        uint8_t *W = malloc(wrow * rows);
+        for (int64_t r = 0; r < rows; r++)
+            random_row(t, W + wrow * r, cols);
+        float *x = malloc(sizeof(float) * cols * 8), *y = malloc(sizeof(float) * rows * 8),
+              *y1 = malloc(sizeof(float) * rows);
+        for (int64_t i = 0; i < cols * 8; i++)
+            x[i] = grand();
+        void *scratch = malloc(ech_matmul_scratch(t, cols, 8));
+        int diff = 0;
+        for (int nt = 2; nt <= 8; nt++) {
+            ech_matmul(W, t, rows, cols, x, nt, y, scratch, 1);
+            for (int k = 0; k < nt; k++) {
+                ech_matmul(W, t, rows, cols, x + k * cols, 1, y1, scratch, 1);
+                diff += memcmp(y1, y + k * rows, sizeof(float) * rows) != 0;
+            }
+        }
+        ok(diff == 0, "%s %s: decode of 2..8 tokens = each token alone, bit for bit", ech_isa_name(ech_kernels_isa()),
+           ech_type_name(t));
+        free(W);
+        free(x);
+        free(y);
+        free(y1);
+        free(scratch);
+    }
+}
+
 /* Every thread of an enclosing parallel region calls ech_matmul; the work
  * is shared and the result is the same as from a plain call. */
 static void test_matmul_in_team(void)
@@ -841,6 +880,7 @@ int main(void)
     test_simd_dots();
     test_matmul();
     test_matmul_in_team();
+    test_gemvn_same_as_alone();
     test_shared_models();
     return done_testing();
 }
