@@ -11,6 +11,10 @@
  * BENCH_TYPES=Q4_0,F16 limits the types; BENCH_HOT=1 runs one copy of the
  * matrix (pick rows x cols that fit in L2 to measure compute alone);
  * BENCH_ISA=avx512 runs only that ISA level.
+ * BENCH_NTOK=1,2,4,8 measures decode steps of several tokens instead (a
+ * batched decode of that many sequences, weights from DRAM): GB/s of
+ * weights, and tokens/s as tokens per second of this one matrix, at the
+ * best ISA level only.
  */
 #include "config.h"
 
@@ -85,6 +89,10 @@ int main(int argc, char **argv)
         x[i] = (float)(rnd() % 2001) / 1000.0f - 1.0f;
     ech_isa best = ech_isa_detect();
     const char *only_isa = getenv("BENCH_ISA");
+    const char *ntok = getenv("BENCH_NTOK");
+    if (ntok)
+        printf("decode steps of n tokens (%s):\n%-7s %-7s %3s %3s %12s %12s %12s\n", ntok, "type", "isa", "thr", "n",
+               "GB/s", "tokens/s", "us/step");
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         ech_type t = types[ti];
         if (only && !strstr(only, ech_type_name(t)))
@@ -112,6 +120,32 @@ int main(int argc, char **argv)
             for (size_t i = 0; i < mbytes * copies; i += 2)
                 if ((rnd() & 7) == 0)
                     W[i + 1] &= 0x3F;
+        if (ntok) {
+            ech_kernels_use(best);
+            void *scratch = malloc(ech_matmul_scratch(t, cols, ptok));
+            for (int th = 1; th <= maxth; th += (maxth > 1 ? maxth - 1 : 1))
+                for (const char *p = ntok; *p;) {
+                    int nt = atoi(p);
+                    if (nt >= 1 && nt <= ptok) {
+                        double dt = 1e30;
+                        for (int trial = 0; trial < 3; trial++) {
+                            double t0 = now();
+                            for (int it = 0; it < 2 * copies; it++)
+                                ech_matmul(W + (size_t)(it % copies) * mbytes, t, rows, cols, x, nt, y, scratch, th);
+                            double d1 = (now() - t0) / (2 * copies);
+                            dt = d1 < dt ? d1 : dt;
+                        }
+                        printf("%-7s %-7s %3d %3d %12.1f %12.0f %12.1f\n", ech_type_name(t), ech_isa_name(best), th, nt,
+                               mbytes / dt / 1e9, nt / dt, dt * 1e6);
+                        fflush(stdout);
+                    }
+                    p += strcspn(p, ",");
+                    p += *p == ',';
+                }
+            free(scratch);
+            free(W);
+            continue;
+        }
         for (int level = 0; level <= (int)best; level++) {
             if (only_isa && strcmp(only_isa, ech_isa_name((ech_isa)level)) != 0)
                 continue;

@@ -1,6 +1,6 @@
 /* mkmodel - write a random-weight llama GGUF at real sizes, for benchmarks.
  *
- *   bench/mkmodel [--preset tinyllama|110m] --type F16|Q8_0|Q4_0|Q4_K_M \
+ *   bench/mkmodel [--preset tinyllama|110m] --type F16|Q8_0|Q4_0|Q4_K_M|TYPE \
  *                 --vocab VOCAB.gguf -o OUT.gguf
  *
  * Shapes: tinyllama = TinyLlama-1.1B (dim 2048, 22 layers, 32 heads, 4 kv
@@ -101,6 +101,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "mkmodel: unknown type %s\n", type);
         return 2;
     }
+    if ((unsigned)base >= ECH_TYPE_COUNT || (base != ECH_TYPE_F16 && !ech_quantizer_for(base))) {
+        fprintf(stderr, "mkmodel: no quantiser for %s\n", type);
+        return 2;
+    }
     ech_gguf *vg;
     ech_error err;
     if (ech_gguf_open(vocab, &vg, &err) != ECH_OK) {
@@ -110,7 +114,11 @@ int main(int argc, char **argv)
     ech_gguf_writer *w = ech_gguf_writer_new();
     ech_gguf_writer_set_str(w, "general.architecture", "llama");
     ech_gguf_writer_set_str(w, "general.name", "random-weight benchmark model");
-    static const int ftypes[] = {[ECH_TYPE_F16] = 1, [ECH_TYPE_Q4_0] = 2, [ECH_TYPE_Q8_0] = 7, [ECH_TYPE_Q4_K] = 15};
+    /* llama.cpp's file types (the pure "_S" ones where a type has several) */
+    static const int ftypes[ECH_TYPE_COUNT] = {
+        [ECH_TYPE_F16] = 1, [ECH_TYPE_BF16] = 32, [ECH_TYPE_Q4_0] = 2, [ECH_TYPE_Q4_1] = 3, [ECH_TYPE_Q8_0] = 7, [ECH_TYPE_Q5_0] = 8,
+        [ECH_TYPE_Q5_1] = 9, [ECH_TYPE_Q2_K] = 10, [ECH_TYPE_Q3_K] = 11, [ECH_TYPE_Q4_K] = 15,
+        [ECH_TYPE_Q5_K] = 16, [ECH_TYPE_Q6_K] = 18, [ECH_TYPE_IQ4_NL] = 25};
     ech_gguf_writer_set_u32(w, "general.file_type", (uint32_t)ftypes[base]);
     ech_gguf_writer_set_u32(w, "llama.context_length", 2048);
     ech_gguf_writer_set_u32(w, "llama.embedding_length", (uint32_t)s.dim);

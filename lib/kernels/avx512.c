@@ -332,6 +332,165 @@ T512 static void gemv_iq4_nl_oct(int64_t n, const void *w, size_t ws, int64_t nr
 GEMVN_Q4(gemvn_q4_0, K_Q4_0)
 GEMVN_Q4(gemvn_iq4_nl, K_IQ4_NL)
 
+/* ---- decode kernels for Q4_1, Q5_0 and Q5_1 ---------------------------------
+ *
+ * The same scheme as Q4_0's: one row at a time, each pair of blocks loaded
+ * as-is and lined up with activations in the q8_oct layout.  Q5_0 takes
+ * Q8_0 activations (pack_oct; its quants' offset 16 comes back as
+ * -16 * sum(a)); Q4_1 and Q5_1 take Q8_1 activations, whose packed form
+ * carries s = d * sum(q) for the m * s term instead of the integer sums. */
+enum { K_Q4_1 = 3, K_Q5_0, K_Q5_1 };
+
+typedef struct q8_oct1 {
+    int8_t lo[4][32];
+    int8_t hi[4][32];
+    float s[8];        /* each block's s field, in oct_order */
+    float d[8];
+} q8_oct1;             /* per group of 8 blocks; the last nb % 8 blocks follow as Q8_1 */
+
+_Static_assert(sizeof(q8_oct1) == sizeof(q8_oct), "q8_oct1 keeps q8_oct's size and alignment");
+
+static size_t pack_size_oct1(int64_t n)
+{
+    const int64_t nb = n / 32;
+    return (size_t)(nb / 8) * sizeof(q8_oct1) + (size_t)(nb % 8) * sizeof(ech_block_q8_1);
+}
+
+static void pack_oct1(const void *src, void *dst, int64_t n)
+{
+    const ech_block_q8_1 *a = src;
+    const int64_t nb = n / 32, ng = nb / 8;
+    q8_oct1 *o = dst;
+    for (int64_t g = 0; g < ng; g++) {
+        const ech_block_q8_1 *b = a + 8 * g;
+        for (int p = 0; p < 4; p++)
+            for (int h = 0; h < 2; h++) {
+                memcpy(o[g].lo[p] + 16 * h, b[2 * p + h].qs, 16);
+                memcpy(o[g].hi[p] + 16 * h, b[2 * p + h].qs + 16, 16);
+            }
+        for (int i = 0; i < 8; i++) {
+            o[g].s[i] = ech_fp16_to_fp32(b[oct_order[i]].s);
+            o[g].d[i] = ech_fp16_to_fp32(b[oct_order[i]].d);
+        }
+    }
+    memcpy(o + ng, a + 8 * ng, (size_t)(nb % 8) * sizeof(ech_block_q8_1));
+}
+
+/* block size, and offsets of qs and qh in a block */
+#define MQ_BSZ(kind) ((kind) == K_Q4_1 ? 20 : (kind) == K_Q5_0 ? 22 : 24)
+#define MQ_QOFF(kind) ((kind) == K_Q4_1 ? 4 : (kind) == K_Q5_0 ? 6 : 8)
+#define MQ_HOFF(kind) ((kind) == K_Q5_0 ? 2 : 4)
+
+/* acc[t] += the 8 blocks at blk . token t, per block in oct_order */
+T512 INLINE void mq_oct(int kind, int NT, const uint8_t *blk, const void *const *o, __m256 *acc)
+{
+    const int bsz = MQ_BSZ(kind), qoff = MQ_QOFF(kind), q5 = kind != K_Q4_1;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), b5 = _mm256_set1_epi8(16);
+    __m256i lo[4], hi[4];
+    UNROLL for (int p = 0; p < 4; p++) {
+        const uint8_t *b0 = blk + 2 * p * bsz, *b1 = b0 + bsz;
+        const __m256i v = _mm256_loadu2_m128i((const __m128i *)(const void *)(b1 + qoff),
+                                              (const __m128i *)(const void *)(b0 + qoff));
+        lo[p] = _mm256_and_si256(v, m4);
+        hi[p] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        if (q5) { /* bit j of qh: the fifth bit of element j */
+            uint32_t h0, h1;
+            memcpy(&h0, b0 + MQ_HOFF(kind), 4);
+            memcpy(&h1, b1 + MQ_HOFF(kind), 4);
+            lo[p] = _mm256_mask_add_epi8(lo[p], _cvtu32_mask32((h0 & 0xFFFFu) | (h1 << 16)), lo[p], b5);
+            hi[p] = _mm256_mask_add_epi8(hi[p], _cvtu32_mask32((h0 >> 16) | (h1 & 0xFFFF0000u)), hi[p], b5);
+        }
+    }
+    /* the first 4 bytes of each block: d, and m for Q4_1/Q5_1 */
+    const __m256i dm = _mm256_i32gather_epi32((const int *)(const void *)blk,
+                                              _mm256_setr_epi32(0, 2 * bsz, 4 * bsz, 6 * bsz, bsz, 3 * bsz, 5 * bsz,
+                                                                7 * bsz), 1);
+    const __m256 dw = _mm256_cvtph_ps(_mm256_cvtepi32_epi16(dm));
+    const __m256 mw = _mm256_cvtph_ps(_mm256_cvtepi32_epi16(_mm256_srli_epi32(dm, 16)));
+    UNROLL for (int t = 0; t < NT; t++) {
+        const q8_oct *a = o[t];
+        __m256i s[4];
+        UNROLL for (int p = 0; p < 4; p++) {
+            s[p] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), lo[p],
+                                       _mm256_load_si256((const __m256i *)(const void *)a->lo[p]));
+            s[p] = _mm256_dpbusd_epi32(s[p], hi[p], _mm256_load_si256((const __m256i *)(const void *)a->hi[p]));
+        }
+        __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
+        if (kind == K_Q5_0) {
+            h = _mm256_sub_epi32(h, _mm256_slli_epi32(_mm256_load_si256((const __m256i *)(const void *)a->sum), 4));
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(h), _mm256_mul_ps(dw, _mm256_load_ps(a->d)), acc[t]);
+        } else {
+            const q8_oct1 *a1 = o[t];
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(h), _mm256_mul_ps(dw, _mm256_load_ps(a1->d)), acc[t]);
+            acc[t] = _mm256_fmadd_ps(mw, _mm256_load_ps(a1->s), acc[t]);
+        }
+    }
+}
+
+T512 INLINE void mq_gemv(int kind, int NT, int64_t n, const void *w, size_t ws, int64_t nr, const void *a,
+                         size_t as, float *y, size_t ys)
+{
+    const int64_t nb = n / 32, ng = nb / 8;
+    const size_t gsz = 8 * (size_t)MQ_BSZ(kind), osz = sizeof(q8_oct);
+    for (int64_t r = 0; r < nr; r++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * ws;
+        __m256 acc[8];
+        UNROLL for (int t = 0; t < NT; t++)
+            acc[t] = _mm256_setzero_ps();
+        for (int64_t g = 0; g < ng; g++) {
+            const void *o[8];
+            UNROLL for (int t = 0; t < NT; t++)
+                o[t] = (const uint8_t *)a + (size_t)t * as + (size_t)g * osz;
+            mq_oct(kind, NT, row + gsz * (size_t)g, o, acc);
+        }
+        UNROLL for (int t = 0; t < NT; t++) {
+            __m128 x = _mm_add_ps(_mm256_castps256_ps128(acc[t]), _mm256_extractf128_ps(acc[t], 1));
+            x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+            float sum = _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)));
+            if (nb > 8 * ng) {
+                float tail;
+                const uint8_t *ta = (const uint8_t *)a + (size_t)t * as + (size_t)ng * osz, *tw = row + gsz * (size_t)ng;
+                const int64_t m = (nb - 8 * ng) * 32;
+                if (kind == K_Q4_1)
+                    ech_ref_vec_dot_q4_1(m, &tail, tw, ta);
+                else if (kind == K_Q5_0)
+                    ech_ref_vec_dot_q5_0(m, &tail, tw, ta);
+                else
+                    ech_ref_vec_dot_q5_1(m, &tail, tw, ta);
+                sum += tail;
+            }
+            y[(size_t)t * ys + (size_t)r] = sum;
+        }
+    }
+}
+
+#define GEMV_MQ(name, kind)                                                                                    \
+    T512 static void name(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *y)            \
+    {                                                                                                          \
+        mq_gemv(kind, 1, n, w, ws, nr, a, 0, y, 0);                                                            \
+    }
+#define GEMVN_MQ(name, kind)                                                                                   \
+    T512 static void name(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, size_t as, int nt,   \
+                          float *y, size_t ys)                                                                 \
+    {                                                                                                          \
+        switch (nt) {                                                                                          \
+        case 1: mq_gemv(kind, 1, n, w, ws, nr, a, as, y, ys); break;                                           \
+        case 2: mq_gemv(kind, 2, n, w, ws, nr, a, as, y, ys); break;                                           \
+        case 3: mq_gemv(kind, 3, n, w, ws, nr, a, as, y, ys); break;                                           \
+        case 4: mq_gemv(kind, 4, n, w, ws, nr, a, as, y, ys); break;                                           \
+        case 5: mq_gemv(kind, 5, n, w, ws, nr, a, as, y, ys); break;                                           \
+        case 6: mq_gemv(kind, 6, n, w, ws, nr, a, as, y, ys); break;                                           \
+        case 7: mq_gemv(kind, 7, n, w, ws, nr, a, as, y, ys); break;                                           \
+        default: mq_gemv(kind, 8, n, w, ws, nr, a, as, y, ys); break;                                          \
+        }                                                                                                      \
+    }
+GEMV_MQ(gemv_q4_1_oct, K_Q4_1)
+GEMV_MQ(gemv_q5_0_oct, K_Q5_0)
+GEMV_MQ(gemv_q5_1_oct, K_Q5_1)
+GEMVN_MQ(gemvn_q4_1, K_Q4_1)
+GEMVN_MQ(gemvn_q5_0, K_Q5_0)
+GEMVN_MQ(gemvn_q5_1, K_Q5_1)
+
 /* ---- Q4_K x Q8_K ------------------------------------------------------------ */
 
 /* int16 [v[a] x 16, v[b] x 16] from 8 int16 */
@@ -461,6 +620,262 @@ T512 INLINE void q6k_tile(int mr, int NT, int64_t nb, const uint8_t *const *wr, 
         UNROLL for (int t = 0; t < NT; t++)
             out[r][t] = _mm512_reduce_add_ps(acc[r][t]);
 }
+
+/* ---- decode of 2-8 tokens for Q8_0, Q4_K, Q5_K, Q6_K -------------------------
+ *
+ * One row at a time, as the single-token kernels, but each weight block is
+ * unpacked once for all the tokens.  The K-quants read plain Q8_K rows;
+ * their arithmetic per token is the single-token kernels' (q4k_tile,
+ * q6k_tile), so a sequence gets the same logits batched or alone.
+ *
+ * Q8_0 reads the q8_t layout (gemv_pack): the plain Q8_0 row, which the
+ * single-token kernel reads as before, followed by each group of 8 blocks
+ * transposed: dword j of block k in lane k of a vector, so that vpdpbusd
+ * leaves the 8 blocks' integer sums in 8 lanes with no horizontal adds.
+ * The weights are transposed the same way in registers (once per group of
+ * a row, for all tokens), and get +128 (xor) to be vpdpbusd's unsigned
+ * operand; the 128 * sum(a) this adds is taken off in integers.
+ *
+ * With several tokens these kernels are compute bound, and the hardware
+ * prefetcher then falls behind the slow stream (from DRAM, 4 tokens ran at
+ * the speed of 8): they prefetch PFN_BYTES ahead themselves. */
+#define PFN_BYTES 1152
+typedef struct q8_tgrp {
+    int32_t a[4][16];  /* a[c][8h + k] = dword 2c+h (elements 8c+4h..+3) of block k */
+    int32_t sum[8];    /* each block's sum of quants */
+    float d[8];        /* each block's scale */
+} q8_tgrp;
+
+static size_t q8_t_offset(int64_t n)
+{
+    return ((size_t)(n / 32) * sizeof(ech_block_q8_0) + 63) & ~(size_t)63;
+}
+
+static size_t pack_size_q8_t(int64_t n)
+{
+    return q8_t_offset(n) + (size_t)(n / 256) * sizeof(q8_tgrp);
+}
+
+static void pack_q8_t(const void *src, void *dst, int64_t n)
+{
+    const ech_block_q8_0 *a = src;
+    const int64_t nb = n / 32;
+    memcpy(dst, src, (size_t)nb * sizeof *a);
+    q8_tgrp *tg = (q8_tgrp *)(void *)((uint8_t *)dst + q8_t_offset(n));
+    for (int64_t g = 0; g < nb / 8; g++)
+        for (int k = 0; k < 8; k++) {
+            const ech_block_q8_0 *b = a + 8 * g + k;
+            for (int j = 0; j < 8; j++)
+                memcpy(&tg[g].a[j / 2][8 * (j % 2) + k], b->qs + 4 * j, 4);
+            int32_t sum = 0;
+            for (int j = 0; j < 32; j++)
+                sum += b->qs[j];
+            tg[g].sum[k] = sum;
+            tg[g].d[k] = ech_fp16_to_fp32(b->d);
+        }
+}
+
+T512 INLINE void q8_gemvn(int NT, int64_t n, const void *w, size_t ws, int64_t nr, const void *a, size_t as,
+                          float *y, size_t ys)
+{
+    const int64_t nb = n / 32, ng = nb / 8;
+    const __m512i x80 = _mm512_set1_epi8((char)0x80);
+    const __m256i doffs = _mm256_setr_epi32(0, 34, 68, 102, 136, 170, 204, 238);
+    /* lane 8h + k of output c: dword 2c+h of block k, from [block 0|1]:[block 2|3]
+     * (k < 4) or [block 4|5]:[block 6|7] (k >= 4, blended in) */
+    __m512i tidx[4];
+    UNROLL for (int c = 0; c < 4; c++) {
+        int32_t ix[16];
+        for (int h = 0; h < 2; h++)
+            for (int k = 0; k < 8; k++)
+                ix[8 * h + k] = ((k & 3) / 2) * 16 + (k & 1) * 8 + 2 * c + h;
+        tidx[c] = _mm512_loadu_si512(ix);
+    }
+    const uint8_t *at[8];
+    const q8_tgrp *tg[8];
+    UNROLL for (int t = 0; t < NT; t++) {
+        at[t] = (const uint8_t *)a + (size_t)t * as;
+        tg[t] = (const q8_tgrp *)(const void *)(at[t] + q8_t_offset(n));
+    }
+    for (int64_t r = 0; r < nr; r++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * ws;
+        __m256 acc[8];
+        UNROLL for (int t = 0; t < NT; t++)
+            acc[t] = _mm256_setzero_ps();
+        for (int64_t g = 0; g < ng; g++) {
+            const uint8_t *blk = row + (size_t)g * 272;
+            UNROLL for (int k = 0; k < 5; k++)
+                _mm_prefetch((const char *)blk + PFN_BYTES + 64 * k, _MM_HINT_T0);
+            __m512i z[4], wt[4];
+            UNROLL for (int p = 0; p < 4; p++) {
+                const uint8_t *q = blk + 68 * p + 2;
+                z[p] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)q)),
+                                          _mm256_loadu_si256((const __m256i *)(const void *)(q + 34)), 1);
+                z[p] = _mm512_xor_si512(z[p], x80);
+            }
+            UNROLL for (int c = 0; c < 4; c++)
+                wt[c] = _mm512_mask_blend_epi32(0xF0F0, _mm512_permutex2var_epi32(z[0], tidx[c], z[1]),
+                                                _mm512_permutex2var_epi32(z[2], tidx[c], z[3]));
+            const __m256 dw = load_d8(blk, doffs);
+            UNROLL for (int t = 0; t < NT; t++) {
+                const q8_tgrp *ag = tg[t] + g;
+                __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wt[0], _mm512_load_si512(ag->a[0]));
+                __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wt[2], _mm512_load_si512(ag->a[2]));
+                s0 = _mm512_dpbusd_epi32(s0, wt[1], _mm512_load_si512(ag->a[1]));
+                s1 = _mm512_dpbusd_epi32(s1, wt[3], _mm512_load_si512(ag->a[3]));
+                s0 = _mm512_add_epi32(s0, s1);
+                __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(s0), _mm512_extracti64x4_epi64(s0, 1));
+                h = _mm256_sub_epi32(h, _mm256_slli_epi32(_mm256_load_si256((const __m256i *)(const void *)ag->sum), 7));
+                acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(h), _mm256_mul_ps(dw, _mm256_load_ps(ag->d)), acc[t]);
+            }
+        }
+        UNROLL for (int t = 0; t < NT; t++) {
+            __m128 x = _mm_add_ps(_mm256_castps256_ps128(acc[t]), _mm256_extractf128_ps(acc[t], 1));
+            x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+            float sum = _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)));
+            if (nb > 8 * ng) {
+                float tail;
+                ech_ref_vec_dot_q8_0((nb - 8 * ng) * 32, &tail, row + (size_t)ng * 272, at[t] + (size_t)ng * 272);
+                sum += tail;
+            }
+            y[(size_t)t * ys + (size_t)r] = sum;
+        }
+    }
+}
+
+/* Q4_K (Q5_K with q5) rows x NT <= 8 Q8_K rows: per block and token the
+ * same operations as q4k_tile */
+T512 INLINE void q4k_gemvn(int q5, int NT, int64_t n, const void *w, size_t ws, int64_t nr, const void *a, size_t as,
+                           float *y, size_t ys)
+{
+    const size_t bsz = q5 ? sizeof(ech_block_q5_K) : sizeof(ech_block_q4_K), asz = sizeof(ech_block_q8_K);
+    const int64_t nb = n / 256;
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    for (int64_t r = 0; r < nr; r++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * ws;
+        __m512 acc[8];
+        UNROLL for (int t = 0; t < NT; t++)
+            acc[t] = _mm512_setzero_ps();
+        for (int64_t i = 0; i < nb; i++) {
+            const ech_block_q4_K *b = (const ech_block_q4_K *)(const void *)(row + i * bsz);
+            const uint8_t *qs = q5 ? ((const ech_block_q5_K *)(const void *)b)->qs : b->qs;
+            UNROLL for (int k = 0; k < 3; k++)
+                _mm_prefetch((const char *)b + PFN_BYTES + 64 * k, _MM_HINT_T0);
+            __m512i qh = _mm512_setzero_si512();
+            if (q5)
+                qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)((const ech_block_q5_K *)(const void *)b)->qh));
+            uint64_t sc64, mn64;
+            ech_k4_scales_mins(b->scales, &sc64, &mn64);
+            const __m128i sc16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc64));
+            __m512i wv[4], sv[4];
+            UNROLL for (int c = 0; c < 4; c++) {
+                __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(qs + 32 * c)));
+                wv[c] = _mm512_and_si512(_mm512_mask_srli_epi16(q, 0xFFFF0000u, q, 4), m4);
+                if (q5) {
+                    __m512i h = _mm512_srli_epi16(qh, 2 * c);
+                    h = _mm512_and_si512(_mm512_mask_srli_epi16(h, 0xFFFF0000u, h, 1), _mm512_set1_epi8(1));
+                    wv[c] = _mm512_or_si512(wv[c], _mm512_slli_epi16(h, 4));
+                }
+                sv[c] = bcast_pair_i16(sc16, 2 * c, 2 * c + 1);
+            }
+            const __m128i mn16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn64));
+            const __m256i mnp = _mm256_permutexvar_epi16(
+                _mm256_setr_epi16(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7), _mm256_castsi128_si256(mn16));
+            const float d = _cvtsh_ss(b->d), dmin = _cvtsh_ss(b->dmin);
+            UNROLL for (int t = 0; t < NT; t++) {
+                const ech_block_q8_K *yb = (const ech_block_q8_K *)(const void *)((const uint8_t *)a + (size_t)t * as + i * asz);
+                __m512i isum = _mm512_setzero_si512();
+                UNROLL for (int c = 0; c < 4; c++)
+                    isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(wv[c], _mm512_loadu_si512(yb->qs + 64 * c)), sv[c]);
+                const __m256i msum = _mm256_madd_epi16(mnp, _mm256_loadu_si256((const __m256i *)(const void *)yb->bsums));
+                const float dd = d * yb->d, dm = dmin * yb->d;
+                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(dd), acc[t]);
+                acc[t] = _mm512_fnmadd_ps(_mm512_zextps256_ps512(_mm256_cvtepi32_ps(msum)), _mm512_set1_ps(dm), acc[t]);
+            }
+        }
+        UNROLL for (int t = 0; t < NT; t++)
+            y[(size_t)t * ys + (size_t)r] = _mm512_reduce_add_ps(acc[t]);
+    }
+}
+
+/* Q6_K rows x NT <= 8 Q8_K rows: per block and token as q6k_tile */
+T512 INLINE void q6k_gemvn(int NT, int64_t n, const void *w, size_t ws, int64_t nr, const void *a, size_t as, float *y,
+                           size_t ys)
+{
+    const size_t bsz = sizeof(ech_block_q6_K), asz = sizeof(ech_block_q8_K);
+    const int64_t nb = n / 256;
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    const __m512i shv = _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0);
+    for (int64_t r = 0; r < nr; r++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * ws;
+        __m512 acc[8];
+        UNROLL for (int t = 0; t < NT; t++)
+            acc[t] = _mm512_setzero_ps();
+        for (int64_t i = 0; i < nb; i++) {
+            const ech_block_q6_K *b = (const ech_block_q6_K *)(const void *)(row + i * bsz);
+            UNROLL for (int k = 0; k < 4; k++)
+                _mm_prefetch((const char *)b + PFN_BYTES + 64 * k, _MM_HINT_T0);
+            __m512i z[4];
+            UNROLL for (int c = 0; c < 2; c++) {
+                const __m512i L = _mm512_loadu_si512(b->ql + 64 * c);
+                __m512i hb = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(b->qh + 32 * c)));
+                hb = _mm512_srlv_epi64(hb, shv);
+                const __m512i h01 = _mm512_and_si512(_mm512_slli_epi16(hb, 4), m30);
+                const __m512i h23 = _mm512_and_si512(hb, m30);
+                z[2 * c] = _mm512_ternarylogic_epi32(L, m4, h01, 0xEA);
+                z[2 * c + 1] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(L, 4), m4, h23, 0xEA);
+            }
+            const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)b->scales));
+            __m512i s[4];
+            UNROLL for (int k = 0; k < 4; k++) {
+                const __m512i idx = _mm512_inserti64x4(
+                    _mm512_castsi256_si512(_mm256_set_m128i(_mm_set1_epi16((short)(4 * k + 1)), _mm_set1_epi16((short)(4 * k)))),
+                    _mm256_set_m128i(_mm_set1_epi16((short)(4 * k + 3)), _mm_set1_epi16((short)(4 * k + 2))), 1);
+                s[k] = _mm512_permutexvar_epi16(idx, _mm512_castsi256_si512(sc16));
+            }
+            const float d = _cvtsh_ss(b->d);
+            UNROLL for (int t = 0; t < NT; t++) {
+                const ech_block_q8_K *yb = (const ech_block_q8_K *)(const void *)((const uint8_t *)a + (size_t)t * as + i * asz);
+                __m512i isum = _mm512_setzero_si512();
+                UNROLL for (int k = 0; k < 4; k++)
+                    isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(z[k], _mm512_loadu_si512(yb->qs + 64 * k)), s[k]);
+                const __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)yb->bsums);
+                const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(sc16, bs), 5);
+                isum = _mm512_sub_epi32(isum, _mm512_zextsi256_si512(corr));
+                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(d * yb->d), acc[t]);
+            }
+        }
+        UNROLL for (int t = 0; t < NT; t++)
+            y[(size_t)t * ys + (size_t)r] = _mm512_reduce_add_ps(acc[t]);
+    }
+}
+
+/* nt (2..8) as a compile-time constant */
+#define GEMVN_SWITCH(CALL)                                                                                     \
+    switch (nt) {                                                                                              \
+    case 1: CALL(1); break;                                                                                    \
+    case 2: CALL(2); break;                                                                                    \
+    case 3: CALL(3); break;                                                                                    \
+    case 4: CALL(4); break;                                                                                    \
+    case 5: CALL(5); break;                                                                                    \
+    case 6: CALL(6); break;                                                                                    \
+    case 7: CALL(7); break;                                                                                    \
+    default: CALL(8); break;                                                                                   \
+    }
+#define GEMVN_FN(name, CALL)                                                                                   \
+    T512 static void name(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, size_t as, int nt,   \
+                          float *y, size_t ys)                                                                 \
+    {                                                                                                          \
+        GEMVN_SWITCH(CALL)                                                                                     \
+    }
+#define CALLN_Q8_0(NT) q8_gemvn(NT, n, w, ws, nr, a, as, y, ys)
+#define CALLN_Q4_K(NT) q4k_gemvn(0, NT, n, w, ws, nr, a, as, y, ys)
+#define CALLN_Q5_K(NT) q4k_gemvn(1, NT, n, w, ws, nr, a, as, y, ys)
+#define CALLN_Q6_K(NT) q6k_gemvn(NT, n, w, ws, nr, a, as, y, ys)
+GEMVN_FN(gemvn_q8_0, CALLN_Q8_0)
+GEMVN_FN(gemvn_q4_K, CALLN_Q4_K)
+GEMVN_FN(gemvn_q5_K, CALLN_Q5_K)
+GEMVN_FN(gemvn_q6_K, CALLN_Q6_K)
 
 /* ---- float types: activations are packed as f32 ----------------------------- */
 
@@ -645,4 +1060,24 @@ void ech_avx512_fill(ech_type_kernels *k, ech_kset *g)
     g[ECH_TYPE_IQ4_NL].gemv_n = gemvn_iq4_nl;
     g[ECH_TYPE_Q4_0].gemv_pack_size = g[ECH_TYPE_IQ4_NL].gemv_pack_size = pack_size_oct;
     g[ECH_TYPE_Q4_0].gemv_pack = g[ECH_TYPE_IQ4_NL].gemv_pack = pack_oct;
+    /* Q4_1, Q5_0, Q5_1: decode kernels of their own; prompts take the lanes
+     * kernels, the few-row tiles stay AVX2's */
+#define SET_MQ(T, t, ps, pk)                                                                  \
+    do {                                                                                      \
+        g[ECH_TYPE_##T].gemv = gemv_##t##_oct;                                                \
+        g[ECH_TYPE_##T].gemv_n = gemvn_##t;                                                   \
+        g[ECH_TYPE_##T].gemv_pack_size = ps;                                                  \
+        g[ECH_TYPE_##T].gemv_pack = pk;                                                       \
+    } while (0)
+    SET_MQ(Q4_1, q4_1, pack_size_oct1, pack_oct1);
+    SET_MQ(Q5_0, q5_0, pack_size_oct, pack_oct);
+    SET_MQ(Q5_1, q5_1, pack_size_oct1, pack_oct1);
+#undef SET_MQ
+    /* a few tokens at once: one unpacking of each weight row for all of them */
+    g[ECH_TYPE_Q8_0].gemv_n = gemvn_q8_0;
+    g[ECH_TYPE_Q8_0].gemv_pack_size = pack_size_q8_t;
+    g[ECH_TYPE_Q8_0].gemv_pack = pack_q8_t;
+    g[ECH_TYPE_Q4_K].gemv_n = gemvn_q4_K;
+    g[ECH_TYPE_Q5_K].gemv_n = gemvn_q5_K;
+    g[ECH_TYPE_Q6_K].gemv_n = gemvn_q6_K;
 }

@@ -17,7 +17,9 @@
  *
  * vpdpbusd multiplies unsigned by signed bytes: the activations get +128
  * (a' = a ^ 0x80) and the prepared block carries -128 * sum(w), so the
- * integer sum of each block is exact, as in ref.c.
+ * integer sum of each block is exact, as in ref.c.  Q4_0, Q5_0, Q8_0 and
+ * IQ4_NL take Q8_0 tiles; Q4_1 and Q5_1 take Q8_1 tiles, which add each
+ * token's s for the min term.
  */
 #include "config.h"
 
@@ -45,6 +47,29 @@ typedef struct tile_block {
     uint8_t a[8][LANES][4]; /* a[j][t] = elements 4j..4j+3 of token t, + 128 */
     float d[LANES];         /* each token's scale of this block (0: no token) */
 } tile_block;
+
+/* Q4_1 and Q5_1 (x = d*q + m) against Q8_1 activations: the block's dot
+ * product is d_w * d_a * sum(q * a) + m * s_a, so the prepared block also
+ * carries m and the tile each token's s. */
+typedef struct prep_block1 {
+    prep_block b;
+    float m;
+} prep_block1;
+
+typedef struct tile_block1 {
+    tile_block b;
+    float s[LANES];         /* each token's s = d * sum(q) of this block */
+} tile_block1;
+
+static size_t prep_size1(int64_t n)
+{
+    return (size_t)(n / 32) * sizeof(prep_block1);
+}
+
+static size_t tile_size1(int64_t n)
+{
+    return (size_t)(n / 32) * sizeof(tile_block1);
+}
 
 static size_t prep_size(int64_t n)
 {
@@ -95,6 +120,43 @@ T512 static void prep_iq4_nl(const void *row, void *out, int64_t n)
         prep_finish(&p[i], _mm256_shuffle_epi8(tab, nibbles(b[i].qs)), b[i].d);
 }
 
+/* 5-bit quants: bit j of qh is the fifth bit of element j */
+T512 INLINE __m256i nibbles5(const uint8_t *qs, const uint8_t *qh)
+{
+    uint32_t h;
+    memcpy(&h, qh, 4);
+    const __m256i v = nibbles(qs);
+    return _mm256_mask_add_epi8(v, _cvtu32_mask32(h), v, _mm256_set1_epi8(16));
+}
+
+T512 static void prep_q5_0(const void *row, void *out, int64_t n)
+{
+    const ech_block_q5_0 *b = row;
+    prep_block *p = out;
+    for (int64_t i = 0; i < n / 32; i++)
+        prep_finish(&p[i], _mm256_sub_epi8(nibbles5(b[i].qs, b[i].qh), _mm256_set1_epi8(16)), b[i].d);
+}
+
+T512 static void prep_q4_1(const void *row, void *out, int64_t n)
+{
+    const ech_block_q4_1 *b = row;
+    prep_block1 *p = out;
+    for (int64_t i = 0; i < n / 32; i++) {
+        prep_finish(&p[i].b, nibbles(b[i].qs), b[i].d);
+        p[i].m = _cvtsh_ss(b[i].m);
+    }
+}
+
+T512 static void prep_q5_1(const void *row, void *out, int64_t n)
+{
+    const ech_block_q5_1 *b = row;
+    prep_block1 *p = out;
+    for (int64_t i = 0; i < n / 32; i++) {
+        prep_finish(&p[i].b, nibbles5(b[i].qs, b[i].qh), b[i].d);
+        p[i].m = _cvtsh_ss(b[i].m);
+    }
+}
+
 T512 static void prep_q8_0(const void *row, void *out, int64_t n)
 {
     const ech_block_q8_0 *b = row;
@@ -105,59 +167,89 @@ T512 static void prep_q8_0(const void *row, void *out, int64_t n)
 
 /* ---- activation tiles ---------------------------------------------------- */
 
-/* Interleave the Q8_0 rows of nt <= 16 tokens (rows `as` bytes apart). */
-T512 static void tile_q8_0(const void *a, size_t as, int nt, void *out, int64_t n)
+/* Interleave the Q8_0 (q81: Q8_1) rows of nt <= 16 tokens (rows `as`
+ * bytes apart) into tile_blocks (q81: tile_block1s). */
+T512 INLINE void tile_q8(int q81, const void *a, size_t as, int nt, void *out, int64_t n)
 {
-    tile_block *tb = out;
+    const size_t bsz = q81 ? sizeof(ech_block_q8_1) : sizeof(ech_block_q8_0), qoff = q81 ? 4 : 2;
+    const size_t tsz = q81 ? sizeof(tile_block1) : sizeof(tile_block);
     const int64_t nb = n / 32;
     for (int64_t i = 0; i < nb; i++) {
+        tile_block *tb = (tile_block *)(void *)((uint8_t *)out + (size_t)i * tsz);
         uint32_t g[LANES][8];
-        float d[LANES];
+        float d[LANES], s[LANES];
         for (int t = 0; t < LANES; t++) {
             if (t < nt) {
-                const ech_block_q8_0 *b = (const ech_block_q8_0 *)(const void *)((const uint8_t *)a + (size_t)t * as) + i;
-                const __m256i q = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)b->qs),
+                const uint8_t *b = (const uint8_t *)a + (size_t)t * as + (size_t)i * bsz;
+                const __m256i q = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(b + qoff)),
                                                    _mm256_set1_epi8((char)0x80));
                 _mm256_storeu_si256((__m256i *)(void *)g[t], q);
-                d[t] = _cvtsh_ss(b->d);
+                uint16_t h[2];
+                memcpy(h, b, sizeof h);
+                d[t] = _cvtsh_ss(h[0]);
+                s[t] = q81 ? _cvtsh_ss(h[1]) : 0.0f;
             } else {
                 memset(g[t], 0x80, sizeof g[t]); /* a' = 128: a = 0 */
-                d[t] = 0.0f;
+                d[t] = s[t] = 0.0f;
             }
         }
         /* transpose 16 tokens x 8 dwords into 8 vectors of 16 tokens */
         const __m512i idx = _mm512_setr_epi32(0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120);
         for (int j = 0; j < 8; j++)
-            _mm512_storeu_si512(tb[i].a[j], _mm512_i32gather_epi32(_mm512_add_epi32(idx, _mm512_set1_epi32(j)),
-                                                                   (const void *)g, 4));
-        memcpy(tb[i].d, d, sizeof d);
+            _mm512_storeu_si512(tb->a[j], _mm512_i32gather_epi32(_mm512_add_epi32(idx, _mm512_set1_epi32(j)),
+                                                                 (const void *)g, 4));
+        memcpy(tb->d, d, sizeof d);
+        if (q81)
+            memcpy(((tile_block1 *)(void *)tb)->s, s, sizeof s);
     }
+}
+
+T512 static void tile_q8_0(const void *a, size_t as, int nt, void *out, int64_t n)
+{
+    tile_q8(0, a, as, nt, out, n);
+}
+
+T512 static void tile_q8_1(const void *a, size_t as, int nt, void *out, int64_t n)
+{
+    tile_q8(1, a, as, nt, out, n);
 }
 
 /* ---- the kernel ------------------------------------------------------------ */
 
-/* y[t * ys + r] = row r . token t for r < nr (MR at most), t < nt */
-T512 INLINE void lanes_tile(int nrow, int64_t nb, const prep_block *const *pr, const tile_block *tb, int nt, float *y,
-                            size_t ys)
+/* y[t * ys + r] = row r . token t for r < nr (MR at most), t < nt; with
+ * `m1`, prep_block1 rows against tile_block1s (the m * s term) */
+T512 INLINE void lanes_tile(int m1, int nrow, int64_t nb, const uint8_t *const *pr, const uint8_t *tiles, int nt,
+                            float *y, size_t ys)
 {
+    const size_t psz = m1 ? sizeof(prep_block1) : sizeof(prep_block);
+    const size_t tsz = m1 ? sizeof(tile_block1) : sizeof(tile_block);
     __m512 acc[MR];
     UNROLL for (int r = 0; r < nrow; r++)
         acc[r] = _mm512_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
+        const tile_block *tb = (const tile_block *)(const void *)(tiles + (size_t)i * tsz);
+        const prep_block *pb[MR];
         __m512i s[MR];
-        UNROLL for (int r = 0; r < nrow; r++)
-            s[r] = _mm512_set1_epi32(pr[r][i].corr);
+        UNROLL for (int r = 0; r < nrow; r++) {
+            pb[r] = (const prep_block *)(const void *)(pr[r] + (size_t)i * psz);
+            s[r] = _mm512_set1_epi32(pb[r]->corr);
+        }
         UNROLL for (int j = 0; j < 8; j++) {
-            const __m512i a = _mm512_loadu_si512(tb[i].a[j]);
+            const __m512i a = _mm512_loadu_si512(tb->a[j]);
             UNROLL for (int r = 0; r < nrow; r++) {
                 int32_t w4;
-                memcpy(&w4, pr[r][i].w + 4 * j, 4);
+                memcpy(&w4, pb[r]->w + 4 * j, 4);
                 s[r] = _mm512_dpbusd_epi32(s[r], a, _mm512_set1_epi32(w4));
             }
         }
-        const __m512 da = _mm512_loadu_ps(tb[i].d);
+        const __m512 da = _mm512_loadu_ps(tb->d);
         UNROLL for (int r = 0; r < nrow; r++)
-            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[r]), _mm512_mul_ps(_mm512_set1_ps(pr[r][i].d), da), acc[r]);
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[r]), _mm512_mul_ps(_mm512_set1_ps(pb[r]->d), da), acc[r]);
+        if (m1) {
+            const __m512 sa = _mm512_loadu_ps(((const tile_block1 *)(const void *)tb)->s);
+            UNROLL for (int r = 0; r < nrow; r++)
+                acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(((const prep_block1 *)(const void *)pb[r])->m), sa, acc[r]);
+        }
     }
     UNROLL for (int r = 0; r < nrow; r++) {
         float out[LANES];
@@ -167,21 +259,33 @@ T512 INLINE void lanes_tile(int nrow, int64_t nb, const prep_block *const *pr, c
     }
 }
 
-T512 static void lanes_gemm(int64_t n, const void *prep, size_t ps, int nr, const void *tile, int nt, float *y,
-                            size_t ys)
+T512 INLINE void lanes_gemm_g(int m1, int64_t n, const void *prep, size_t ps, int nr, const void *tile, int nt,
+                              float *y, size_t ys)
 {
     const int64_t nb = n / 32;
     int r = 0;
     for (; r + MR <= nr; r += MR) {
-        const prep_block *pr[MR];
+        const uint8_t *pr[MR];
         for (int k = 0; k < MR; k++)
-            pr[k] = (const prep_block *)(const void *)((const uint8_t *)prep + (size_t)(r + k) * ps);
-        lanes_tile(MR, nb, pr, tile, nt, y + r, ys);
+            pr[k] = (const uint8_t *)prep + (size_t)(r + k) * ps;
+        lanes_tile(m1, MR, nb, pr, tile, nt, y + r, ys);
     }
     for (; r < nr; r++) {
-        const prep_block *pr[1] = {(const prep_block *)(const void *)((const uint8_t *)prep + (size_t)r * ps)};
-        lanes_tile(1, nb, pr, tile, nt, y + r, ys);
+        const uint8_t *pr[1] = {(const uint8_t *)prep + (size_t)r * ps};
+        lanes_tile(m1, 1, nb, pr, tile, nt, y + r, ys);
     }
+}
+
+T512 static void lanes_gemm(int64_t n, const void *prep, size_t ps, int nr, const void *tile, int nt, float *y,
+                            size_t ys)
+{
+    lanes_gemm_g(0, n, prep, ps, nr, tile, nt, y, ys);
+}
+
+T512 static void lanes_gemm1(int64_t n, const void *prep, size_t ps, int nr, const void *tile, int nt, float *y,
+                             size_t ys)
+{
+    lanes_gemm_g(1, n, prep, ps, nr, tile, nt, y, ys);
 }
 
 /* ---- K-quants ---------------------------------------------------------------
@@ -518,6 +622,14 @@ void ech_avx512_lanes_fill(ech_kset *g)
     g[ECH_TYPE_IQ4_NL].lanes.prep = prep_iq4_nl;
     g[ECH_TYPE_Q8_0].lanes = base;
     g[ECH_TYPE_Q8_0].lanes.prep = prep_q8_0;
+    g[ECH_TYPE_Q5_0].lanes = base;
+    g[ECH_TYPE_Q5_0].lanes.prep = prep_q5_0;
+    const ech_lanes base1 = {.lanes = LANES, .prep_size = prep_size1, .tile_size = tile_size1,
+                             .tile = tile_q8_1, .gemm = lanes_gemm1};
+    g[ECH_TYPE_Q4_1].lanes = base1;
+    g[ECH_TYPE_Q4_1].lanes.prep = prep_q4_1;
+    g[ECH_TYPE_Q5_1].lanes = base1;
+    g[ECH_TYPE_Q5_1].lanes.prep = prep_q5_1;
 
     const ech_lanes kbase = {.lanes = LANES, .prep_size = prep_size_k, .tile_size = tile_size_k,
                              .tile = tile_q8_k};

@@ -41,12 +41,12 @@ static void build_tables(void)
     REF(Q5_0, q5_0, Q8_0, ech_ref_quantize_q5_0);
     REF(Q5_1, q5_1, Q8_1, ech_ref_quantize_q5_1);
     REF(Q8_0, q8_0, Q8_0, ech_ref_from_float_q8_0);
-    REF(Q2_K, q2_K, Q8_K, NULL);
-    REF(Q3_K, q3_K, Q8_K, NULL);
+    REF(Q2_K, q2_K, Q8_K, ech_ref_quantize_q2_K);
+    REF(Q3_K, q3_K, Q8_K, ech_ref_quantize_q3_K);
     REF(Q4_K, q4_K, Q8_K, ech_ref_quantize_q4_K);
     REF(Q5_K, q5_K, Q8_K, ech_ref_quantize_q5_K);
     REF(Q6_K, q6_K, Q8_K, ech_ref_quantize_q6_K);
-    REF(IQ4_NL, iq4_nl, Q8_0, NULL);
+    REF(IQ4_NL, iq4_nl, Q8_0, ech_ref_quantize_iq4_nl);
 #undef REF
     /* activation-only types: conversions, no dot product of their own */
     tables[0][ECH_TYPE_Q8_1] = (ech_type_kernels){.dot_type = ECH_TYPE_Q8_1,

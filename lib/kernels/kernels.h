@@ -62,16 +62,17 @@ typedef struct ech_type_kernels {
  * matrix product (Q8_0/Q8_1: scale amax/127, quants rint(x * 127/amax) with
  * ties to even; Q8_K: scale -max/127 of the signed largest value; F16, BF16:
  * round to nearest even); it gives the same bytes at every ISA level.
- * from_float of Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K is the weight
- * quantiser of ech_quantizer_for; Q2_K, Q3_K and IQ4_NL have none. */
+ * from_float of the other weight types (Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K,
+ * IQ4_NL) is the weight quantiser of ech_quantizer_for. */
 const ech_type_kernels *ech_kernels_for(ech_type t);
 /* The scalar reference kernels, whatever the ISA level. */
 const ech_type_kernels *ech_kernels_ref(ech_type t);
 
 /* Quantise a row of weights as llama-quantize does without an importance
- * matrix (its *_ref functions).  It differs from from_float only for Q8_0,
- * whose file quantiser rounds with roundf(x / d).  NULL where there is none
- * (Q2_K, Q3_K, IQ4_NL and the activation-only types). */
+ * matrix (its *_ref functions; for IQ4_NL its quantize_iq4_nl, which tries
+ * more scales than quantize_row_iq4_nl_ref).  It differs from from_float
+ * only for Q8_0, whose file quantiser rounds with roundf(x / d).  NULL for
+ * the activation-only types (Q8_1, Q8_K) and unsupported ones. */
 ech_from_float_fn ech_quantizer_for(ech_type t);
 
 /* Bytes of scratch ech_matmul needs for `n_tok` activation rows of `cols`

@@ -749,10 +749,11 @@ void ech_ref_quantize_q5_1(const float *src, void *dst, int64_t n)
 }
 
 /* Fit x ~ scale * L - min (L in 0..nmax, min >= 0) minimising the weighted
- * error, trying nstep+1 scales around the range-based one (ggml's
- * make_qkx2_quants search; weighted least squares for each candidate). */
+ * error (squared, or absolute with `abs_err`), trying nstep+1 scales around
+ * the range-based one (ggml's make_qkx2_quants search; weighted least
+ * squares for each candidate). */
 static float fit_scale_min(int n, int nmax, const float *x, const float *w, uint8_t *L, float *the_min,
-                           float rmin, float rdelta, int nstep)
+                           float rmin, float rdelta, int nstep, int abs_err)
 {
     float min = x[0], max = x[0], sum_w = w[0], sum_x = w[0] * x[0];
     for (int i = 1; i < n; i++) {
@@ -775,7 +776,7 @@ static float fit_scale_min(int n, int nmax, const float *x, const float *w, uint
         int l = imax(0, imin(nmax, round_even(iscale * (x[i] - min))));
         L[i] = (uint8_t)l;
         float diff = scale * l + min - x[i];
-        best += w[i] * diff * diff;
+        best += w[i] * (abs_err ? fabsf(diff) : diff * diff);
     }
     uint8_t Laux[32];
     for (int is = 0; is <= nstep; is++) {
@@ -799,7 +800,7 @@ static float fit_scale_min(int n, int nmax, const float *x, const float *w, uint
             float err = 0;
             for (int i = 0; i < n; i++) {
                 float diff = this_scale * Laux[i] + this_min - x[i];
-                err += w[i] * diff * diff;
+                err += w[i] * (abs_err ? fabsf(diff) : diff * diff);
             }
             if (err < best) {
                 memcpy(L, Laux, (size_t)n);
@@ -826,7 +827,7 @@ static void quantize_q45_K(const float *x, int nmax, float rmin, float rdelta, i
         float av_x = sqrtf(sum_x2 / 32);
         for (int l = 0; l < 32; l++)
             w[l] = av_x + fabsf(xs[l]);
-        sc[j] = fit_scale_min(32, nmax, xs, w, L + 32 * j, &mn[j], rmin, rdelta, nstep);
+        sc[j] = fit_scale_min(32, nmax, xs, w, L + 32 * j, &mn[j], rmin, rdelta, nstep, 0);
         if (sc[j] > max_scale)
             max_scale = sc[j];
         if (mn[j] > max_min)
@@ -967,5 +968,220 @@ void ech_ref_quantize_q6_K(const float *src, void *dst, int64_t n)
                 y[i].qh[32 * c + l] = (uint8_t)((Lc[l] >> 4) | ((Lc[l + 32] >> 4) << 2) |
                                                 ((Lc[l + 64] >> 4) << 4) | ((Lc[l + 96] >> 4) << 6));
             }
+    }
+}
+
+/* Pack 256 2-bit values: element 128c + 32j + l goes to bits 2j of
+ * qs[32c + l] (the layout unpack_q2_K/unpack_q3_K read). */
+static void pack_2bit(const uint8_t L[256], uint8_t qs[64])
+{
+    for (int c = 0; c < 2; c++)
+        for (int l = 0; l < 32; l++) {
+            const uint8_t *Lc = L + 128 * c + l;
+            qs[32 * c + l] = (uint8_t)(Lc[0] | (Lc[32] << 2) | (Lc[64] << 4) | (Lc[96] << 6));
+        }
+}
+
+/* Q2_K: 16 groups of 16, each fitted as scale * L - min with L in 0..3 and
+ * absolute error weighted by |x| (make_qkx2_quants with use_mad); scales
+ * and mins are then quantised to 4 bits against the largest of each. */
+void ech_ref_quantize_q2_K(const float *src, void *dst, int64_t n)
+{
+    ech_block_q2_K *y = dst;
+    for (int64_t i = 0; i < n / 256; i++) {
+        const float *x = src + 256 * i;
+        uint8_t L[256];
+        float sc[16], mn[16], w[16], max_scale = 0, max_min = 0;
+        for (int g = 0; g < 16; g++) {
+            for (int l = 0; l < 16; l++)
+                w[l] = fabsf(x[16 * g + l]);
+            sc[g] = fit_scale_min(16, 3, x + 16 * g, w, L + 16 * g, &mn[g], -0.5f, 0.1f, 15, 1);
+            max_scale = fmaxf(max_scale, sc[g]);
+            max_min = fmaxf(max_min, mn[g]);
+        }
+        memset(y[i].scales, 0, sizeof y[i].scales);
+        y[i].d = F2H(0.f);
+        y[i].dmin = F2H(0.f);
+        if (max_scale > 0) {
+            const float iscale = 15.f / max_scale;
+            for (int g = 0; g < 16; g++)
+                y[i].scales[g] = (uint8_t)round_even(iscale * sc[g]);
+            y[i].d = F2H(max_scale / 15.f);
+        }
+        if (max_min > 0) {
+            const float iscale = 15.f / max_min;
+            for (int g = 0; g < 16; g++)
+                y[i].scales[g] |= (uint8_t)(round_even(iscale * mn[g]) << 4);
+            y[i].dmin = F2H(max_min / 15.f);
+        }
+        /* requantise each group against its stored scale and min */
+        for (int g = 0; g < 16; g++) {
+            const float d = H2F(y[i].d) * (y[i].scales[g] & 0xF);
+            if (d == 0.0f)
+                continue;
+            const float dm = H2F(y[i].dmin) * (y[i].scales[g] >> 4);
+            for (int l = 0; l < 16; l++)
+                L[16 * g + l] = (uint8_t)imax(0, imin(3, round_even((x[16 * g + l] + dm) / d)));
+        }
+        pack_2bit(L, y[i].qs);
+    }
+}
+
+/* Q3_K's group fit (make_q3_quants with do_rmse): start from the signed
+ * max, then up to 5 passes of moving single quants to where the weighted
+ * (x^2) least-squares scale improves.  L in -4..3; returns the scale. */
+static float fit_q3_group(const float *x, int8_t L[16])
+{
+    const float max = signed_absmax(x, 16);
+    if (fabsf(max) < 1e-15f) {
+        for (int i = 0; i < 16; i++)
+            L[i] = -4; /* stored as 0, as ggml leaves them */
+        return 0.f;
+    }
+    const float iscale = -4 / max;
+    float sumlx = 0, suml2 = 0;
+    for (int i = 0; i < 16; i++) {
+        int l = imax(-4, imin(3, round_even(iscale * x[i])));
+        L[i] = (int8_t)l;
+        float w = x[i] * x[i];
+        sumlx += w * x[i] * l;
+        suml2 += w * l * l;
+    }
+    for (int pass = 0; pass < 5; pass++) {
+        int changed = 0;
+        for (int i = 0; i < 16; i++) {
+            float w = x[i] * x[i];
+            float slx = sumlx - w * x[i] * L[i];
+            if (!(slx > 0))
+                continue;
+            float sl2 = suml2 - w * L[i] * L[i];
+            int l = imax(-4, imin(3, round_even(x[i] * sl2 / slx)));
+            if (l == L[i])
+                continue;
+            slx += w * x[i] * l;
+            sl2 += w * l * l;
+            if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2) {
+                L[i] = (int8_t)l;
+                sumlx = slx;
+                suml2 = sl2;
+                changed++;
+            }
+        }
+        if (!changed)
+            break;
+    }
+    return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+}
+
+/* Q3_K: 16 groups of 16 with 3-bit quants (-4..3) and 6-bit signed scales
+ * relative to the scale of largest magnitude. */
+void ech_ref_quantize_q3_K(const float *src, void *dst, int64_t n)
+{
+    ech_block_q3_K *y = dst;
+    for (int64_t i = 0; i < n / 256; i++) {
+        const float *x = src + 256 * i;
+        int8_t L[256];
+        float sc[16], max_scale = 0, max_abs = 0;
+        for (int g = 0; g < 16; g++) {
+            sc[g] = fit_q3_group(x + 16 * g, L + 16 * g);
+            if (fabsf(sc[g]) > max_abs) {
+                max_abs = fabsf(sc[g]);
+                max_scale = sc[g];
+            }
+        }
+        memset(y[i].scales, 0, sizeof y[i].scales);
+        y[i].d = F2H(0.f);
+        if (max_scale != 0.0f) {
+            const float iscale = -32.f / max_scale;
+            for (int g = 0; g < 16; g++) {
+                const int l = imax(-32, imin(31, round_even(iscale * sc[g]))) + 32;
+                y[i].scales[g % 8] |= (uint8_t)((l & 0xF) << (g < 8 ? 0 : 4));
+                y[i].scales[8 + g % 4] |= (uint8_t)((l >> 4) << (2 * (g / 4)));
+            }
+            y[i].d = F2H(1 / iscale);
+        }
+        int8_t s6[16];
+        ech_q3k_scales(y[i].scales, s6);
+        for (int g = 0; g < 16; g++) {
+            const float d = H2F(y[i].d) * s6[g];
+            if (d == 0.0f)
+                continue;
+            for (int l = 0; l < 16; l++)
+                L[16 * g + l] = (int8_t)imax(-4, imin(3, round_even(x[16 * g + l] / d)));
+        }
+        /* stored as L + 4: the high bit goes to hmask (bit e/32 of hmask[e%32]) */
+        uint8_t low[256];
+        memset(y[i].hmask, 0, sizeof y[i].hmask);
+        for (int e = 0; e < 256; e++) {
+            const int v = L[e] + 4;
+            if (v > 3)
+                y[i].hmask[e % 32] |= (uint8_t)(1 << (e / 32));
+            low[e] = (uint8_t)(v & 3);
+        }
+        pack_2bit(low, y[i].qs);
+    }
+}
+
+/* The IQ4_NL level nearest to x (the lower one on ties). */
+static int iq4nl_nearest(float x)
+{
+    const int8_t *v = ech_iq4nl_values;
+    if (x <= v[0])
+        return 0;
+    if (x >= v[15])
+        return 15;
+    int lo = 0, hi = 15;
+    while (hi - lo > 1) {
+        int mid = (lo + hi) / 2;
+        if (x < v[mid])
+            hi = mid;
+        else
+            lo = mid;
+    }
+    return x - v[hi - 1] < v[hi] - x ? hi - 1 : hi;
+}
+
+/* IQ4_NL as llama-quantize writes it without an importance matrix
+ * (quantize_iq4_nl: 7 tries each side, weights x^2): the block scale is the
+ * best least-squares fit over 16 candidate scales, then every element takes
+ * its nearest level at that scale. */
+void ech_ref_quantize_iq4_nl(const float *src, void *dst, int64_t n)
+{
+    const int8_t *v = ech_iq4nl_values;
+    ech_block_iq4_nl *y = dst;
+    for (int64_t i = 0; i < n / 32; i++) {
+        const float *x = src + 32 * i;
+        const float max = signed_absmax(x, 32);
+        float d = 0;
+        if (fabsf(max) >= 1e-15f) {
+            float id = 1 / (-max / v[0]);
+            float sumqx = 0, sumq2 = 0;
+            for (int j = 0; j < 32; j++) {
+                float q = v[iq4nl_nearest(id * x[j])], w = x[j] * x[j];
+                sumqx += w * q * x[j];
+                sumq2 += w * q * q;
+            }
+            d = sumq2 > 0 ? sumqx / sumq2 : 0.f;
+            float best = d * sumqx;
+            for (int t = -7; t <= 7; t++) {
+                id = (float)(t + v[0]) / max;
+                sumqx = sumq2 = 0;
+                for (int j = 0; j < 32; j++) {
+                    float q = v[iq4nl_nearest(id * x[j])], w = x[j] * x[j];
+                    sumqx += w * q * x[j];
+                    sumq2 += w * q * q;
+                }
+                if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+                    d = sumqx / sumq2;
+                    best = d * sumqx;
+                }
+            }
+        }
+        y[i].d = F2H(d);
+        const float id = d != 0.0f ? 1 / d : 0.f;
+        uint8_t L[32];
+        for (int j = 0; j < 32; j++)
+            L[j] = (uint8_t)iq4nl_nearest(id * x[j]);
+        pack_nibbles(L, y[i].qs);
     }
 }

@@ -53,5 +53,8 @@ void ech_ref_quantize_q8_0(const float *src, void *dst, int64_t n);
 void ech_ref_quantize_q4_K(const float *src, void *dst, int64_t n);
 void ech_ref_quantize_q5_K(const float *src, void *dst, int64_t n);
 void ech_ref_quantize_q6_K(const float *src, void *dst, int64_t n);
+void ech_ref_quantize_q2_K(const float *src, void *dst, int64_t n);
+void ech_ref_quantize_q3_K(const float *src, void *dst, int64_t n);
+void ech_ref_quantize_iq4_nl(const float *src, void *dst, int64_t n);
 
 #endif
