@@ -861,10 +861,10 @@ ech_status ech_index_add(ech_index *idx, const ech_index_item *items, size_t n, 
                 break;
             }
             if (key_eq(k, &items[batch[h]].key)) {
+                const uint32_t first = batch[h];
                 describe_key(k, kb, sizeof kb);
                 free(batch);
-                return ech_error_set(err, ECH_ERR_INVALID, "item %zu: duplicate id %s (also item %u)", i, kb,
-                                     batch[h]);
+                return ech_error_set(err, ECH_ERR_INVALID, "item %zu: duplicate id %s (also item %u)", i, kb, first);
             }
         }
         if (kind == ECH_KEY_STRING)
