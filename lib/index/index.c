@@ -913,13 +913,15 @@ ech_status ech_index_add(ech_index *idx, const ech_index_item *items, size_t n, 
             ech_vec_normalize(v, idx->p.dim);
         uint32_t o = idx->upper_off[e];
         size_t words = (size_t)levels[i] * (idx->p.M + 1);
-        memset(idx->upper + o, 0, words * 4);
+        if (words) /* no upper pool yet when every level so far is 0 */
+            memset(idx->upper + o, 0, words * 4);
         idx->upper_off[e + 1] = o + (uint32_t)words;
         if (kind == ECH_KEY_U64) {
             idx->keys[e] = items[i].key.num;
             idx->key_off[e + 1] = 0;
         } else {
-            memcpy(idx->key_blob + idx->key_off[e], items[i].key.str, items[i].key.len);
+            if (items[i].key.len)
+                memcpy(idx->key_blob + idx->key_off[e], items[i].key.str, items[i].key.len);
             idx->key_off[e + 1] = idx->key_off[e] + items[i].key.len;
         }
         size_t pl = items[i].payload ? items[i].payload_len : 0;
