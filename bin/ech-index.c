@@ -168,13 +168,13 @@ static int parse_u32(const char *opt, const char *s, uint32_t lo, uint32_t hi, u
     return 0;
 }
 
-int main(int argc, char **argv)
+/* deletes: room for argc --delete arguments, owned by main */
+static int run(int argc, char **argv, const char **deletes)
 {
     ech_index_params p;
     ech_index_params_default(&p);
     const char *out = NULL;
     int fvecs = -1, append = 0, compact = 0, verbose = 0, threads = 0, set_params = 0;
-    const char **deletes = calloc((size_t)argc, sizeof *deletes);
     size_t n_del = 0;
     int c;
     uint32_t u, efs = 0;
@@ -346,6 +346,17 @@ int main(int argc, char **argv)
 done:
     records_free(&r);
     ech_index_free(idx);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char **deletes = calloc((size_t)argc, sizeof *deletes);
+    if (!deletes) {
+        ech_cli_error(&cli, "out of memory");
+        return ECH_EXIT_FAIL;
+    }
+    int rc = run(argc, argv, deletes);
     free(deletes);
     return rc;
 }
