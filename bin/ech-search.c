@@ -190,7 +190,7 @@ int main(int argc, char **argv)
 {
     unsigned long long k = 10, ef = 0, threads = 0;
     int fvecs = -1, exact = 0;
-    const char *model_path = NULL;
+    const char *model_path = NULL, *filter_arg = NULL;
     filter flt = {0};
     int c;
     while ((c = ech_cli_next(&cli, argc, argv)) != -1) {
@@ -207,9 +207,7 @@ int main(int argc, char **argv)
             const char *eq = strchr(cli.optarg, '=');
             if (!eq || eq == cli.optarg)
                 return ech_cli_usage_error(&cli, "--filter wants FIELD=PREFIX, not \"%s\"", cli.optarg);
-            flt.field = strndup(cli.optarg, (size_t)(eq - cli.optarg));
-            flt.prefix = eq + 1;
-            flt.prefix_len = strlen(eq + 1);
+            filter_arg = cli.optarg; /* copied once the options are all valid */
             break;
         }
         case OPT_FVECS: fvecs = 1; break;
@@ -229,6 +227,15 @@ int main(int argc, char **argv)
     if (model_path && fvecs == 1)
         return ech_cli_usage_error(&cli, "-m reads text queries; --fvecs does not go with it");
     const char *path = argv[cli.optind++];
+    if (filter_arg) {
+        const char *eq = strchr(filter_arg, '=');
+        if (!(flt.field = strndup(filter_arg, (size_t)(eq - filter_arg)))) {
+            ech_cli_error(&cli, "out of memory");
+            return ECH_EXIT_FAIL;
+        }
+        flt.prefix = eq + 1;
+        flt.prefix_len = strlen(eq + 1);
+    }
     ech_error err;
     ech_index *idx;
     if (ech_index_open(path, &idx, &err)) {
