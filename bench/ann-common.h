@@ -8,10 +8,15 @@
  *     build_s <seconds> cpu_s <seconds>   (THREADS threads; wall and process CPU time)
  *     size_bytes <bytes>         (the saved index file)
  *     load_s <seconds>           (reading it back)
- *     ef <ef> recall <r> qps <q> (one thread, one query at a time; best of 3;
- *                                 queries per second of thread CPU time)
+ *     ef <ef> recall <r> qps <q> (one thread, one query at a time; best of
+ *                                 ANN_REPS passes, default 7; queries per
+ *                                 second of thread CPU time)
  * for ef in 10 20 40 80 120 160 240 320.  Cosine is the inner product of
  * normalised vectors in all three.
+ *
+ * With ANN_REUSE=1 and OUT.idx present, the build is skipped (build_s and
+ * cpu_s print as -1) and the sweep runs on the saved index: a way to take
+ * more query samples without rebuilding.
  */
 #ifndef ECH_BENCH_ANN_COMMON_H
 #define ECH_BENCH_ANN_COMMON_H
@@ -80,6 +85,23 @@ static inline void *ann_load(const char *path, int *d, size_t *n)
     }
     fclose(f);
     return out;
+}
+
+/* Passes per efSearch point.  A pass over 1,000 queries takes well under a
+ * second at low efSearch, where one descheduling or a frequency step moves
+ * it by 10 %: the best of several is the stable number. */
+static inline int ann_reps(void)
+{
+    const char *e = getenv("ANN_REPS");
+    int r = e ? atoi(e) : 7;
+    return r > 0 ? r : 1;
+}
+
+static inline int ann_reuse(const char *idx_path)
+{
+    const char *e = getenv("ANN_REUSE");
+    struct stat st;
+    return e && strcmp(e, "1") == 0 && stat(idx_path, &st) == 0;
 }
 
 static inline void ann_normalize(float *v, size_t n, int d)

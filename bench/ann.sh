@@ -12,6 +12,9 @@
 # each builds, saves, reloads and sweeps efSearch 10..320 with one thread.
 # QPS is per second of thread CPU time (the machine is shared); build times
 # are wall clock.  The recall/QPS table comes from the one-thread builds.
+# Each efSearch point is the best of ANN_REPS passes (default 7).
+# ANN_KEEP=1 keeps the index files in ANN_WORK; a later run with ANN_REUSE=1
+# sweeps the kept indexes again without building (build times print as -1).
 # Needs: apt-get install libhnswlib-dev libfaiss-dev.
 set -e
 B=${ECH_BUILD:-$(pwd)}
@@ -46,7 +49,7 @@ for s in $sets; do
 			lib=${p%%:*}; prog=${p#*:}
 			"$prog" "$dir/base.fvecs" "$dir/query.fvecs" "$dir/$gt" "$metric" "$M" "$EFC" "$t" \
 				"$WORK/$name.$lib.idx" >"$WORK/$name.$lib.t$t.out"
-			rm -f "$WORK/$name.$lib.idx"
+			[ "${ANN_KEEP:-0}" = 1 ] || rm -f "$WORK/$name.$lib.idx"
 		done
 	done
 	echo

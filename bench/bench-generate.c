@@ -1,10 +1,13 @@
 /* bench-generate - prompt processing and generation speed, like llama-bench.
  *
- *   bench/bench-generate -m MODEL [-p 512] [-n 128] [-t THREADS] [-r 3] [--kv f16|f32]
+ *   bench/bench-generate -m MODEL [-p 512] [-n 128] [-t THREADS] [-r 3] [--kv f16|f32] [-b 1]
  *   bench/bench-generate --bandwidth [-t THREADS]
  *
  * pp: a fresh context decodes P random tokens in one batch; tg: a fresh
- * context decodes N tokens one at a time.  Prints one JSON line per test with
+ * context decodes N tokens one at a time; with -b B > 1, B fresh contexts
+ * decode N tokens each, one token of every context per step in one
+ * ech_ctx_decode_batch (ech-serve's decode step with B busy slots), and the
+ * rate is all B*N tokens over the time.  Prints one JSON line per test with
  * the mean and standard deviation of tokens/s over the repetitions, and the
  * process's peak RSS at the end.
  */
@@ -66,7 +69,7 @@ int main(int argc, char **argv)
             return 0;
         }
     const char *path = NULL;
-    int P = 512, N = 128, T = 0, R = 3;
+    int P = 512, N = 128, T = 0, R = 3, B = 1;
     ech_type kv = ECH_TYPE_F16;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-m") && i + 1 < argc) path = argv[++i];
@@ -74,10 +77,11 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "-n") && i + 1 < argc) N = atoi(argv[++i]);
         else if (!strcmp(argv[i], "-t") && i + 1 < argc) T = atoi(argv[++i]);
         else if (!strcmp(argv[i], "-r") && i + 1 < argc) R = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-b") && i + 1 < argc) B = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--kv") && i + 1 < argc) kv = strcmp(argv[++i], "f32") ? ECH_TYPE_F16 : ECH_TYPE_F32;
     }
-    if (!path || R < 1) {
-        fprintf(stderr, "usage: bench-generate -m MODEL [-p 512] [-n 128] [-t THREADS] [-r 3] [--kv f16|f32]\n");
+    if (!path || R < 1 || B < 1 || B > 64) {
+        fprintf(stderr, "usage: bench-generate -m MODEL [-p 512] [-n 128] [-t THREADS] [-r 3] [--kv f16|f32] [-b 1]\n");
         return 2;
     }
     ech_model *m;
@@ -106,30 +110,47 @@ int main(int argc, char **argv)
             continue;
         double sum = 0, sum2 = 0;
         /* one warm-up run, as llama-bench does */
+        const int nb = k == 1 ? B : 1;   /* contexts decoding side by side */
         for (int r = -1; r < R; r++) {
-            ech_ctx *c;
-            if (ech_ctx_new(m, &cp, &c, &err) != ECH_OK) {
+            ech_ctx *c[64];
+            for (int j = 0; j < nb; j++)
+                if (ech_ctx_new(m, &cp, &c[j], &err) != ECH_OK) {
+                    fprintf(stderr, "bench-generate: %s\n", err.msg);
+                    return 1;
+                }
+            double s = now();
+            ech_status st = ECH_OK;
+            if (k == 0) {
+                st = ech_ctx_decode(c[0], toks, (uint32_t)P, &err);
+            } else if (nb == 1) {
+                for (int i = 0; i < N && !st; i++)
+                    st = ech_ctx_decode(c[0], &toks[i], 1, &err);
+            } else {
+                const int32_t *tp[64];
+                uint32_t one[64];
+                for (int i = 0; i < N && !st; i++) {
+                    for (int j = 0; j < nb; j++)
+                        tp[j] = &toks[(i + j) % N], one[j] = 1;
+                    st = ech_ctx_decode_batch(c, tp, one, (size_t)nb, &err);
+                }
+            }
+            if (st != ECH_OK) {
                 fprintf(stderr, "bench-generate: %s\n", err.msg);
                 return 1;
             }
-            double s = now();
-            if (k == 0)
-                ech_ctx_decode(c, toks, (uint32_t)P, &err);
-            else
-                for (int i = 0; i < N; i++)
-                    ech_ctx_decode(c, &toks[i], 1, &err);
-            double tps = counts[k] / (now() - s);
+            double tps = (double)counts[k] * nb / (now() - s);
             if (r >= 0) {
                 sum += tps;
                 sum2 += tps * tps;
             }
-            T = ech_ctx_n_threads(c);
-            ech_ctx_free(c);
+            T = ech_ctx_n_threads(c[0]);
+            for (int j = 0; j < nb; j++)
+                ech_ctx_free(c[j]);
         }
         double mean = sum / R, sd = R > 1 ? sqrt(fmax(0, (sum2 - R * mean * mean) / (R - 1))) : 0;
-        printf("{\"test\":\"%s%d\",\"threads\":%d,\"tokens_per_s\":%.2f,\"stddev\":%.2f,\"load_s\":%.3f,"
+        printf("{\"test\":\"%s%d\",\"batch\":%d,\"threads\":%d,\"tokens_per_s\":%.2f,\"stddev\":%.2f,\"load_s\":%.3f,"
                "\"isa\":\"%s\",\"weight_bytes\":%llu}\n",
-               tests[k], counts[k], T, mean, sd, load, ech_isa_name(ech_kernels_isa()),
+               tests[k], counts[k], nb, T, mean, sd, load, ech_isa_name(ech_kernels_isa()),
                (unsigned long long)ech_model_weight_bytes(m));
         fflush(stdout);
     }

@@ -26,7 +26,9 @@ int main(int argc, char **argv)
     int M = atoi(argv[5]), efc = atoi(argv[6]), threads = atoi(argv[7]);
     omp_set_num_threads(threads);
     double t0 = ann_now(), c0 = ann_proc_cpu();
-    {
+    if (ann_reuse(argv[8])) {
+        printf("build_s -1 cpu_s -1\n");
+    } else {
         faiss::IndexHNSWFlat index(d, M, l2 ? faiss::METRIC_L2 : faiss::METRIC_INNER_PRODUCT);
         index.hnsw.efConstruction = efc;
         index.add((faiss::Index::idx_t)n, base);
@@ -45,7 +47,7 @@ int main(int argc, char **argv)
         index->hnsw.efSearch = ann_efs[e];  // FAISS 1.7.3 ignores the per-call parameter here
         double best = 1e30;
         long hit = 0;
-        for (int rep = 0; rep < 3; rep++) {
+        for (int rep = 0, reps = ann_reps(); rep < reps; rep++) {
             hit = 0;
             t0 = ann_cpu();
             for (size_t q = 0; q < nq; q++) {

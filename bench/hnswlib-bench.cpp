@@ -27,7 +27,9 @@ int main(int argc, char **argv)
     hnswlib::InnerProductSpace ips(d);
     hnswlib::SpaceInterface<float> *space = l2 ? (hnswlib::SpaceInterface<float> *)&l2s : &ips;
     double t0 = ann_now(), c0 = ann_proc_cpu();
-    {
+    if (ann_reuse(argv[8])) {
+        printf("build_s -1 cpu_s -1\n");
+    } else {
         hnswlib::HierarchicalNSW<float> index(space, n, M, efc, 100);
         // hnswlib's own ParallelFor in python_bindings: one point first, then the rest
         index.addPoint(base, 0);
@@ -45,7 +47,7 @@ int main(int argc, char **argv)
         index.setEf(ann_efs[e]);
         double best = 1e30;
         long hit = 0;
-        for (int rep = 0; rep < 3; rep++) {
+        for (int rep = 0, reps = ann_reps(); rep < reps; rep++) {
             hit = 0;
             t0 = ann_cpu();
             for (size_t q = 0; q < nq; q++) {
