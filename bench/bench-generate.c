@@ -100,7 +100,7 @@ int main(int argc, char **argv)
     }
     ech_ctx_params cp = ech_ctx_default_params();
     cp.n_ctx = (uint32_t)(P > N ? P : N) + 16;
-    cp.n_batch = (uint32_t)(P > 0 ? P : 1);
+    cp.n_batch = (uint32_t)(P > B ? P : B);
     cp.kv_type = kv;
     cp.n_threads = T;
     const char *tests[2] = {"pp", "tg"};

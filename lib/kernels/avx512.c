@@ -30,6 +30,7 @@
 #define INLINE static inline __attribute__((always_inline))
 #define MR 4
 #define PF_GROUPS 4 /* prefetch distance of the Q4_0/Q8_0/IQ4_NL kernels, in 8-block groups */
+#define PFN_BYTES 1152 /* of the multi-token decode kernels (see q8_gemvn) */
 
 
 #define UNROLL _Pragma("GCC unroll 16")
@@ -284,6 +285,11 @@ T512 INLINE void q4_gemv(int kind, int NT, int64_t n, const void *w, size_t ws, 
             const q8_oct *o[8];
             UNROLL for (int t = 0; t < NT; t++)
                 o[t] = o0[t] + g;
+            /* one token streams at memory speed on the hardware prefetcher
+             * alone; several are compute bound and it falls behind */
+            if (NT > 1)
+                UNROLL for (int k = 0; k < 3; k++)
+                    _mm_prefetch((const char *)row + 144 * g + PFN_BYTES + 64 * k, _MM_HINT_T0);
             q4_oct(kind, NT, row + 144 * g, o, acc);
         }
         UNROLL for (int t = 0; t < NT; t++) {
@@ -639,7 +645,6 @@ T512 INLINE void q6k_tile(int mr, int NT, int64_t nb, const uint8_t *const *wr, 
  * With several tokens these kernels are compute bound, and the hardware
  * prefetcher then falls behind the slow stream (from DRAM, 4 tokens ran at
  * the speed of 8): they prefetch PFN_BYTES ahead themselves. */
-#define PFN_BYTES 1152
 typedef struct q8_tgrp {
     int32_t a[4][16];  /* a[c][8h + k] = dword 2c+h (elements 8c+4h..+3) of block k */
     int32_t sum[8];    /* each block's sum of quants */

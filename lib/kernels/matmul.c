@@ -5,7 +5,8 @@
  * the caller's scratch.  Decode (one token) splits the rows into one
  * contiguous range per thread and runs the gemv kernel over it, row after
  * row, so each thread reads one linear stream of weights: that is what the
- * hardware prefetcher follows at full bandwidth.  Prompt processing takes blocks of rows small enough to stay
+ * hardware prefetcher follows at full bandwidth (a batched decode of a few
+ * tokens hands out smaller chunks instead, see mm_compute).  Prompt processing takes blocks of rows small enough to stay
  * in cache and runs every token through them before moving on, so weights
  * are read from memory once per call rather than once per token.
  *
@@ -14,6 +15,7 @@
  */
 #include "config.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -93,6 +95,8 @@ typedef struct mm_ctx {
     const ech_lanes *lanes; /* prompt through the lanes kernels */
     uint8_t *tiles;
     size_t tsize;
+    atomic_llong *next;    /* decode by a team sharing this context: the next
+                              chunk of rows to take (NULL: a static split) */
 } mm_ctx;
 
 /* rows [r0, r1) x tokens [t0, t1) */
@@ -188,18 +192,44 @@ static void mm_convert(const mm_ctx *c, int64_t t0, int64_t t1)
     }
 }
 
+/* Decode rows [r0, r1). */
+static void gemv_rows(const mm_ctx *c, int64_t r0, int64_t r1)
+{
+    if (r1 <= r0)
+        return;
+    if (c->n_tok == 1)
+        c->g->gemv(c->cols, c->W + (size_t)r0 * c->wrow, c->wrow, r1 - r0, c->act, c->y + r0);
+    else
+        c->g->gemv_n(c->cols, c->W + (size_t)r0 * c->wrow, c->wrow, r1 - r0, c->act, c->arow, (int)c->n_tok,
+                     c->y + r0, (size_t)c->rows);
+}
+
+/* Rows per decode chunk: about 8 chunks per thread, in multiples of 16. */
+static int64_t chunk_rows(int64_t rows, int64_t nth)
+{
+    int64_t per = (rows + 8 * nth - 1) / (8 * nth);
+    per = (per + 15) & ~(int64_t)15;
+    return per < 16 ? 16 : per;
+}
+
 /* Thread `me` of `nth`'s share of the products, the activations ready. */
 static void mm_compute(const mm_ctx *c, int64_t me, int64_t nth, int team)
 {
     if (c->lanes) {
         lanes_work(c, me, nth, team);
     } else if (c->gemv) {
-        const int64_t r0 = c->rows * me / nth, r1 = c->rows * (me + 1) / nth;
-        if (r1 > r0 && c->n_tok == 1)
-            c->g->gemv(c->cols, c->W + (size_t)r0 * c->wrow, c->wrow, r1 - r0, c->act, c->y + r0);
-        else if (r1 > r0)
-            c->g->gemv_n(c->cols, c->W + (size_t)r0 * c->wrow, c->wrow, r1 - r0, c->act, c->arow, (int)c->n_tok,
-                         c->y + r0, (size_t)c->rows);
+        if (!c->next) {
+            gemv_rows(c, c->rows * me / nth, c->rows * (me + 1) / nth);
+            return;
+        }
+        /* Several tokens (a batched decode): compute bound, so contiguous
+         * chunks taken in turn, several per thread; a thread held up
+         * (another process on its core) leaves its share to the others
+         * instead of making them wait at the end.  One token keeps one
+         * range per thread, the single stream the prefetcher runs best on. */
+        const int64_t per = chunk_rows(c->rows, nth);
+        for (int64_t i; (i = atomic_fetch_add_explicit(c->next, 1, memory_order_relaxed)) * per < c->rows;)
+            gemv_rows(c, i * per, (i + 1) * per < c->rows ? (i + 1) * per : c->rows);
     } else {
         /* decode: tiles of the gemm's height; prompt: blocks of rows kept hot
          * while every token passes */
@@ -295,6 +325,9 @@ void ech_matmul(const void *W, ech_type wt, int64_t rows, int64_t cols, const fl
      * decode, whose few tokens are converted before the team starts. */
     if (c.gemv) {
         mm_convert(&c, 0, c.n_tok);
+        atomic_llong next = 0;
+        if (c.n_tok > 1)
+            c.next = &next;
 #pragma omp parallel num_threads(n_threads)
         mm_compute(&c, omp_get_thread_num(), omp_get_num_threads(), 1);
         return;
