@@ -91,6 +91,15 @@ size_t ech_matmul_scratch(ech_type wt, int64_t cols, int64_t n_tok);
 void ech_matmul(const void *W, ech_type wt, int64_t rows, int64_t cols,
                 const float *x, int64_t n_tok, float *y, void *scratch, int n_threads);
 
+/* y[i] = W[i] x for n_mat <= ECH_MATMUL_MANY matrices of one type and width
+ * that read the same input (q, k and v; gate and up): the input is converted
+ * once and a decode step runs all of them in one meeting of the threads
+ * instead of one each.  Called outside a parallel region.  Same results as
+ * ech_matmul on each. */
+#define ECH_MATMUL_MANY 3
+void ech_matmul_many(int n_mat, const void *const *W, ech_type wt, const int64_t *rows, int64_t cols,
+                     const float *x, int64_t n_tok, float *const *y, void *scratch, int n_threads);
+
 /* The same on the calling thread alone (inside a parallel region or not),
  * with rows `row_stride` bytes apart (at least a row's bytes): for small
  * products run side by side, such as attention over one kv head's window of

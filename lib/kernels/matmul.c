@@ -340,6 +340,43 @@ void ech_matmul(const void *W, ech_type wt, int64_t rows, int64_t cols, const fl
 #endif
 }
 
+void ech_matmul_many(int n_mat, const void *const *W, ech_type wt, const int64_t *rows, int64_t cols,
+                     const float *x, int64_t n_tok, float *const *y, void *scratch, int n_threads)
+{
+    mm_ctx c[ECH_MATMUL_MANY];
+    int together = n_mat > 1 && n_mat <= ECH_MATMUL_MANY;
+#ifdef _OPENMP
+    if (n_threads <= 0)
+        n_threads = omp_get_max_threads();
+    together = together && n_threads > 1 && !omp_in_parallel();
+#else
+    together = 0;
+#endif
+    /* the same type, width and scratch lay the activations out alike, so
+     * the first context's conversion serves them all */
+    for (int i = 0; together && i < n_mat; i++)
+        together = mm_setup(&c[i], W[i], wt, rows[i], cols, row_bytes(wt, cols), x, n_tok, y[i], scratch) &&
+                   c[i].gemv;
+    if (!together) {
+        for (int i = 0; i < n_mat; i++)
+            ech_matmul(W[i], wt, rows[i], cols, x, n_tok, y[i], scratch, n_threads);
+        return;
+    }
+#ifdef _OPENMP
+    mm_convert(&c[0], 0, n_tok);
+    atomic_llong next[ECH_MATMUL_MANY];
+    for (int i = 0; i < n_mat; i++) {
+        atomic_init(&next[i], 0);
+        if (n_tok > 1)
+            c[i].next = &next[i];
+    }
+    /* a thread done with its share of one matrix goes on to the next */
+#pragma omp parallel num_threads(n_threads)
+    for (int i = 0; i < n_mat; i++)
+        mm_compute(&c[i], omp_get_thread_num(), omp_get_num_threads(), 1);
+#endif
+}
+
 void ech_matmul_local(const void *W, ech_type wt, int64_t rows, int64_t cols, size_t row_stride, const float *x,
                       int64_t n_tok, float *y, void *scratch)
 {

@@ -191,6 +191,25 @@ void ech_ctx_matmul(ech_ctx *c, const ech_weight *W, const float *x, float *y, u
     ech_matmul(W->data, (ech_type)W->type, W->rows, W->cols, x, n, y, c->mm_scratch, c->p.n_threads);
 }
 
+void ech_ctx_matmul_many(ech_ctx *c, int n_mat, const ech_weight *const *W, const float *x, float *const *y,
+                         uint32_t n)
+{
+    const void *data[ECH_MATMUL_MANY];
+    int64_t rows[ECH_MATMUL_MANY];
+    int same = n_mat <= ECH_MATMUL_MANY;
+    for (int i = 0; same && i < n_mat; i++) {
+        same = W[i]->type == W[0]->type && W[i]->cols == W[0]->cols;
+        data[i] = W[i]->data;
+        rows[i] = W[i]->rows;
+    }
+    if (!same) {  /* mixed types (Q4_K_M's v, say): one product each */
+        for (int i = 0; i < n_mat; i++)
+            ech_ctx_matmul(c, W[i], x, y[i], n);
+        return;
+    }
+    ech_matmul_many(n_mat, data, (ech_type)W[0]->type, rows, W[0]->cols, x, n, y, c->mm_scratch, c->p.n_threads);
+}
+
 void ech_ctx_add_bias(const ech_weight *b, float *x, uint32_t n)
 {
     if (!b->data)

@@ -55,6 +55,10 @@ typedef struct ech_batch {
 
 /* y = W x for n tokens (x: n rows of W->cols, y: n rows of W->rows). */
 void ech_ctx_matmul(ech_ctx *c, const ech_weight *W, const float *x, float *y, uint32_t n);
+/* y[i] = W[i] x for up to ECH_MATMUL_MANY weights that read the same x: one
+ * pass of the threads when their types match, else one product each. */
+void ech_ctx_matmul_many(ech_ctx *c, int n_mat, const ech_weight *const *W, const float *x, float *const *y,
+                         uint32_t n);
 
 /* x[t] += b for n rows of b->cols */
 void ech_ctx_add_bias(const ech_weight *b, float *x, uint32_t n);

@@ -27,9 +27,8 @@ void ech_forward_llama(ech_ctx *c, const ech_batch *b, const int32_t *tokens)
         const ech_layer *L = &m->layers[il];
 
         ech_rmsnorm(c->xb, c->x, L->attn_norm.data, E, n, hp->rms_eps);
-        ech_ctx_matmul(c, &L->wq, c->xb, c->q, n);
-        ech_ctx_matmul(c, &L->wk, c->xb, c->kc, n);
-        ech_ctx_matmul(c, &L->wv, c->xb, c->vc, n);
+        ech_ctx_matmul_many(c, 3, (const ech_weight *[]){&L->wq, &L->wk, &L->wv}, c->xb,
+                            (float *[]){c->q, c->kc, c->vc}, n);
         ech_ctx_add_bias(&L->bq, c->q, n);
         ech_ctx_add_bias(&L->bk, c->kc, n);
         ech_ctx_add_bias(&L->bv, c->vc, n);
@@ -49,8 +48,7 @@ void ech_forward_llama(ech_ctx *c, const ech_batch *b, const int32_t *tokens)
         ech_add(c->x, c->xb, n * E);
 
         ech_rmsnorm(c->xb, c->x, L->ffn_norm.data, E, n, hp->rms_eps);
-        ech_ctx_matmul(c, &L->w_gate, c->xb, c->hb, n);
-        ech_ctx_matmul(c, &L->w_up, c->xb, c->hb2, n);
+        ech_ctx_matmul_many(c, 2, (const ech_weight *[]){&L->w_gate, &L->w_up}, c->xb, (float *[]){c->hb, c->hb2}, n);
         ech_swiglu(c->hb, c->hb2, F, n);
         ech_ctx_matmul(c, &L->w_down, c->hb, c->xb, n);
         ech_add(c->x, c->xb, n * E);
