@@ -34,10 +34,19 @@ for spec in $models; do
 	[ -f "$f" ] || "$top/bench/mkmodel" --preset "${spec%%:*}" --type "${spec#*:}" --vocab "$vocab" -o "$f"
 done
 out=$(mktemp -d)
+cold=warm
+if [ -w /proc/sys/vm/drop_caches ]; then cold=cold; fi
+drop() { if [ $cold = cold ]; then sync; echo 3 >/proc/sys/vm/drop_caches; fi; }
 for t in 1 2; do "$top/bench/bench-generate" --bandwidth -t $t >"$out/bw$t.json"; done
 for spec in $models; do
 	f="$dir/${spec%%:*}-${spec#*:}.gguf"
 	name="${spec%%:*}-${spec#*:}"
+	# Decode speed depends on how the page cache holds the file: read in
+	# through a mapping with huge-page advice (as libech maps it) it is
+	# kept in 2 MiB folios that both programs then map with 2 MiB pages;
+	# left over from the write by mkmodel it is in small ones.  Starting
+	# every model from a cold cache makes the runs repeatable.
+	drop
 	for t in 1 2; do
 		r=0
 		while [ $r -lt "$rounds" ]; do
@@ -50,9 +59,6 @@ for spec in $models; do
 	done
 done
 LLAMA_COMPLETION=${LLAMA_COMPLETION:-$(dirname "$LLAMA_BENCH")/llama-completion}
-cold=warm
-if [ -w /proc/sys/vm/drop_caches ]; then cold=cold; fi
-drop() { if [ $cold = cold ]; then sync; echo 3 >/proc/sys/vm/drop_caches; fi; }
 secs() { # wall seconds of a command, output discarded
 	python3 -c 'import subprocess as s, sys, time
 t = time.time(); s.run(sys.argv[1:], stdin=s.DEVNULL, stdout=s.DEVNULL, stderr=s.DEVNULL)
