@@ -42,10 +42,10 @@ for spec in $models; do
 	f="$dir/${spec%%:*}-${spec#*:}.gguf"
 	name="${spec%%:*}-${spec#*:}"
 	# Decode speed depends on how the page cache holds the file: read in
-	# through a mapping with huge-page advice (as libech maps it) it is
-	# kept in 2 MiB folios that both programs then map with 2 MiB pages;
-	# left over from the write by mkmodel it is in small ones.  Starting
-	# every model from a cold cache makes the runs repeatable.
+	# (by either program, Linux 6.18 here) it is kept in 2 MiB folios
+	# that both then map with 2 MiB pages; left over from mkmodel's write
+	# it is in 4 KiB pages, and decode is 20-30 % slower for both.
+	# Starting every model from a cold cache makes the runs repeatable.
 	drop
 	for t in 1 2; do
 		r=0
