@@ -73,13 +73,6 @@ ech_status ech_mapfile_open_fd(ech_mapfile *mf, int fd, const char *name,
     void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED)
         return ech_error_set(err, ECH_ERR_IO, "%s: mmap: %s", name, strerror(errno));
-#ifdef MADV_HUGEPAGE
-    /* Weights are streamed whole for every token: 2 MiB pages (where the
-     * page cache holds the file in large folios) spare the TLB a miss every
-     * 4 KiB.  Advice only: nothing changes where it is not supported. */
-    if (st.st_size >= (off_t)(2 << 20))
-        (void)madvise(p, (size_t)st.st_size, MADV_HUGEPAGE);
-#endif
     mf->data = p;
     mf->size = (size_t)st.st_size;
     mf->is_mapped = 1;
