@@ -912,9 +912,13 @@ T512 INLINE void float_tile(int kind, int mr, int NT, int64_t n, const uint8_t *
             a[t][1] = _mm512_loadu_ps((const float *)(const void *)at[t] + i + 16);
         }
         UNROLL for (int r = 0; r < mr; r++) {
-            _mm_prefetch((const char *)(wr[r] + (i + 256) * es), _MM_HINT_T0);
-            if (es == 4)
-                _mm_prefetch((const char *)(wr[r] + (i + 256) * es + 64), _MM_HINT_T0);
+            /* the tiles' interleaved rows need it; the decode kernel's one
+             * linear stream runs faster on the hardware prefetcher alone */
+            if (mr > 1 || NT > 1) {
+                _mm_prefetch((const char *)(wr[r] + (i + 256) * es), _MM_HINT_T0);
+                if (es == 4)
+                    _mm_prefetch((const char *)(wr[r] + (i + 256) * es + 64), _MM_HINT_T0);
+            }
             const __m512 w0 = load16(kind, wr[r] + i * es), w1 = load16(kind, wr[r] + (i + 16) * es);
             UNROLL for (int t = 0; t < NT; t++) {
                 /* one token: two chains per row hide the FMA latency; more
