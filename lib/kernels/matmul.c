@@ -302,6 +302,25 @@ static int mm_setup(mm_ctx *c_, const void *W, ech_type wt, int64_t rows, int64_
     return 1;
 }
 
+#ifdef _OPENMP
+/* Decode products c[0..n_mat) that share their activations (converted once,
+ * from c[0]) in one start of an n_threads team; a thread done with its share
+ * of one matrix goes on to the next, and meets the others only at the end. */
+static void decode_team(mm_ctx *c, int n_mat, int n_threads)
+{
+    mm_convert(&c[0], 0, c[0].n_tok);
+    atomic_llong next[ECH_MATMUL_MANY];
+    for (int i = 0; i < n_mat; i++) {
+        atomic_init(&next[i], 0);
+        if (c[i].n_tok > 1)
+            c[i].next = &next[i];
+    }
+#pragma omp parallel num_threads(n_threads)
+    for (int i = 0; i < n_mat; i++)
+        mm_compute(&c[i], omp_get_thread_num(), omp_get_num_threads(), 1);
+}
+#endif
+
 void ech_matmul(const void *W, ech_type wt, int64_t rows, int64_t cols, const float *x, int64_t n_tok, float *y,
                 void *scratch, int n_threads)
 {
@@ -324,12 +343,7 @@ void ech_matmul(const void *W, ech_type wt, int64_t rows, int64_t cols, const fl
      * there are as few as the work allows: the end of the region only, for
      * decode, whose few tokens are converted before the team starts. */
     if (c.gemv) {
-        mm_convert(&c, 0, c.n_tok);
-        atomic_llong next = 0;
-        if (c.n_tok > 1)
-            c.next = &next;
-#pragma omp parallel num_threads(n_threads)
-        mm_compute(&c, omp_get_thread_num(), omp_get_num_threads(), 1);
+        decode_team(&c, 1, n_threads);
         return;
     }
 #pragma omp parallel num_threads(n_threads)
@@ -363,17 +377,7 @@ void ech_matmul_many(int n_mat, const void *const *W, ech_type wt, const int64_t
         return;
     }
 #ifdef _OPENMP
-    mm_convert(&c[0], 0, n_tok);
-    atomic_llong next[ECH_MATMUL_MANY];
-    for (int i = 0; i < n_mat; i++) {
-        atomic_init(&next[i], 0);
-        if (n_tok > 1)
-            c[i].next = &next[i];
-    }
-    /* a thread done with its share of one matrix goes on to the next */
-#pragma omp parallel num_threads(n_threads)
-    for (int i = 0; i < n_mat; i++)
-        mm_compute(&c[i], omp_get_thread_num(), omp_get_num_threads(), 1);
+    decode_team(c, n_mat, n_threads);
 #endif
 }
 
