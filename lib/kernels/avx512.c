@@ -634,13 +634,15 @@ T512 INLINE void q6k_tile(int mr, int NT, int64_t nb, const uint8_t *const *wr, 
  * their arithmetic per token is the single-token kernels' (q4k_tile,
  * q6k_tile), so a sequence gets the same logits batched or alone.
  *
- * Q8_0 reads the q8_t layout (gemv_pack): the plain Q8_0 row, which the
- * single-token kernel reads as before, followed by each group of 8 blocks
- * transposed: dword j of block k in lane k of a vector, so that vpdpbusd
- * leaves the 8 blocks' integer sums in 8 lanes with no horizontal adds.
- * The weights are transposed the same way in registers (once per group of
- * a row, for all tokens), and get +128 (xor) to be vpdpbusd's unsigned
- * operand; the 128 * sum(a) this adds is taken off in integers.
+ * Q8_0 reads the q8_t layout (gemv_pack): the plain Q8_0 row, followed by
+ * each group of 8 blocks' sums and scales and the group transposed: dword
+ * j of block k in lane k of a vector.  One or two tokens (q8_rows) take
+ * one 256-bit vpdpbusd per block against the plain row and sum 8 blocks'
+ * lanes with unpacks; three or more (q8_gemvn) transpose the weights the
+ * same way in registers (once per group of a row, for all tokens), so
+ * vpdpbusd leaves the 8 blocks' integer sums in 8 lanes with no horizontal
+ * adds.  The weights get +128 (xor) to be vpdpbusd's unsigned operand; the
+ * 128 * sum(a) this adds is taken off in integers.
  *
  * With several tokens these kernels are compute bound, and the hardware
  * prefetcher then falls behind the slow stream (from DRAM, 4 tokens ran at
@@ -746,6 +748,81 @@ T512 INLINE void q8_gemvn(int NT, int64_t n, const void *w, size_t ws, int64_t n
             y[(size_t)t * ys + (size_t)r] = sum;
         }
     }
+}
+
+/* 8 vectors of 4 x 8 partial sums -> lane k = the sum of vector k
+ * (unpacks and adds: vphaddd is slow on Zen 4) */
+T512 INLINE __m256i hsum8_epi32(const __m256i *s)
+{
+    __m256i h[2];
+    UNROLL for (int i = 0; i < 2; i++) {
+        const __m256i *v = s + 4 * i;
+        const __m256i t0 = _mm256_add_epi32(_mm256_unpacklo_epi32(v[0], v[1]), _mm256_unpackhi_epi32(v[0], v[1]));
+        const __m256i t1 = _mm256_add_epi32(_mm256_unpacklo_epi32(v[2], v[3]), _mm256_unpackhi_epi32(v[2], v[3]));
+        h[i] = _mm256_add_epi32(_mm256_unpacklo_epi64(t0, t1), _mm256_unpackhi_epi64(t0, t1));
+    }
+    return _mm256_add_epi32(_mm256_permute2x128_si256(h[0], h[1], 0x20), _mm256_permute2x128_si256(h[0], h[1], 0x31));
+}
+
+/* Q8_0 rows x NT (1 or 2) tokens in 256-bit operations with no cross-lane
+ * shuffle per block (q32_tile's 512-bit byte permutes kept one token at
+ * 20 GB/s from cache, below memory speed; this runs at 45) */
+T512 INLINE void q8_rows(int NT, int64_t n, const void *w, size_t ws, int64_t nr, const void *a, size_t as, float *y,
+                         size_t ys)
+{
+    const int64_t nb = n / 32, ng = nb / 8;
+    const __m256i x80 = _mm256_set1_epi8((char)0x80);
+    const uint8_t *at[8];
+    const q8_tgrp *tg[8];
+    UNROLL for (int t = 0; t < NT; t++) {
+        at[t] = (const uint8_t *)a + (size_t)t * as;
+        tg[t] = (const q8_tgrp *)(const void *)(at[t] + q8_t_offset(n));
+    }
+    for (int64_t r = 0; r < nr; r++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * ws;
+        __m256 acc[8];
+        UNROLL for (int t = 0; t < NT; t++)
+            acc[t] = _mm256_setzero_ps();
+        for (int64_t g = 0; g < ng; g++) {
+            const uint8_t *blk = row + (size_t)g * 272;
+            if (NT > 1)
+                UNROLL for (int k = 0; k < 5; k++)
+                    _mm_prefetch((const char *)blk + PFN_BYTES + 64 * k, _MM_HINT_T0);
+            __m256i q[8];
+            uint16_t dh[8];
+            UNROLL for (int k = 0; k < 8; k++) {
+                q[k] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(blk + 34 * k + 2)), x80);
+                memcpy(&dh[k], blk + 34 * k, 2);
+            }
+            const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)dh));
+            UNROLL for (int t = 0; t < NT; t++) {
+                const uint8_t *ab = at[t] + (size_t)g * 272;
+                __m256i s[8];
+                UNROLL for (int k = 0; k < 8; k++)
+                    s[k] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q[k],
+                                               _mm256_loadu_si256((const __m256i *)(const void *)(ab + 34 * k + 2)));
+                __m256i h = hsum8_epi32(s);
+                h = _mm256_sub_epi32(h, _mm256_slli_epi32(_mm256_load_si256((const __m256i *)(const void *)tg[t][g].sum), 7));
+                acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(h), _mm256_mul_ps(dw, _mm256_load_ps(tg[t][g].d)), acc[t]);
+            }
+        }
+        UNROLL for (int t = 0; t < NT; t++) {
+            __m128 x = _mm_add_ps(_mm256_castps256_ps128(acc[t]), _mm256_extractf128_ps(acc[t], 1));
+            x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+            float sum = _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)));
+            if (nb > 8 * ng) {
+                float tail;
+                ech_ref_vec_dot_q8_0((nb - 8 * ng) * 32, &tail, row + (size_t)ng * 272, at[t] + (size_t)ng * 272);
+                sum += tail;
+            }
+            y[(size_t)t * ys + (size_t)r] = sum;
+        }
+    }
+}
+
+T512 static void gemv_q8_0_row(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *y)
+{
+    q8_rows(1, n, w, ws, nr, a, 0, y, 0);
 }
 
 /* Q4_K (Q5_K with q5) rows x NT <= 8 Q8_K rows: per block and token the
@@ -873,7 +950,14 @@ T512 INLINE void q6k_gemvn(int NT, int64_t n, const void *w, size_t ws, int64_t 
     {                                                                                                          \
         GEMVN_SWITCH(CALL)                                                                                     \
     }
-#define CALLN_Q8_0(NT) q8_gemvn(NT, n, w, ws, nr, a, as, y, ys)
+/* two tokens: q8_rows (1.2-1.4x in cache); more: the transposed kernel */
+#define CALLN_Q8_0(NT)                                                                                         \
+    do {                                                                                                       \
+        if ((NT) <= 2)                                                                                         \
+            q8_rows(NT, n, w, ws, nr, a, as, y, ys);                                                           \
+        else                                                                                                   \
+            q8_gemvn(NT, n, w, ws, nr, a, as, y, ys);                                                          \
+    } while (0)
 #define CALLN_Q4_K(NT) q4k_gemvn(0, NT, n, w, ws, nr, a, as, y, ys)
 #define CALLN_Q5_K(NT) q4k_gemvn(1, NT, n, w, ws, nr, a, as, y, ys)
 #define CALLN_Q6_K(NT) q6k_gemvn(NT, n, w, ws, nr, a, as, y, ys)
@@ -975,7 +1059,6 @@ GEMM_ENTRY(gemm_f32, CALL_F32)
 GEMM_ENTRY(gemm_f16, CALL_F16)
 GEMM_ENTRY(gemm_bf16, CALL_BF16)
 
-GEMV_ENTRY(gemv_q8_0, CALL_Q8_0)
 GEMV_ENTRY(gemv_q4_K, CALL_Q4_K)
 GEMV_ENTRY(gemv_q5_K, CALL_Q5_K)
 GEMV_ENTRY(gemv_q6_K, CALL_Q6_K)
@@ -1055,7 +1138,7 @@ void ech_avx512_fill(ech_type_kernels *k, ech_kset *g)
                                      .gemv = gv, .gemv_pack_size = ps, .gemv_pack = pk};      \
     } while (0)
     SET(Q4_0, dot_q4_0, gemm_q4_0, gemv_q4_0_oct, NULL, NULL);
-    SET(Q8_0, dot_q8_0, gemm_q8_0, gemv_q8_0, NULL, NULL);
+    SET(Q8_0, dot_q8_0, gemm_q8_0, gemv_q8_0_row, NULL, NULL);
     SET(IQ4_NL, dot_iq4_nl, gemm_iq4_nl, gemv_iq4_nl_oct, NULL, NULL);
     SET(Q4_K, dot_q4_K, gemm_q4_K, gemv_q4_K, NULL, NULL);
     SET(Q5_K, dot_q5_K, gemm_q5_K, gemv_q5_K, NULL, NULL);
