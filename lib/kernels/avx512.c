@@ -970,6 +970,19 @@ GEMVN_FN(gemvn_q6_K, CALLN_Q6_K)
 
 enum { K_F32, K_F16, K_BF16 };
 
+/* 16 weights as floats; the first `valid` of them, zeros after (masked
+ * loads do not touch the memory they skip) */
+T512 INLINE __m512 load16_part(int kind, const uint8_t *p, int valid)
+{
+    const __mmask16 m = valid >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << valid) - 1);
+    if (kind == K_F32)
+        return _mm512_maskz_loadu_ps(m, p);
+    __m256i h = _mm256_maskz_loadu_epi16(m, p);
+    if (kind == K_F16)
+        return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
 T512 INLINE __m512 load16(int kind, const uint8_t *p)
 {
     if (kind == K_F32)
@@ -1015,22 +1028,21 @@ T512 INLINE void float_tile(int kind, int mr, int NT, int64_t n, const uint8_t *
             }
         }
     }
-    UNROLL for (int r = 0; r < mr; r++)
-        UNROLL for (int t = 0; t < NT; t++) {
-            float s = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][t][0], acc[r][t][1]));
-            for (int64_t j = i; j < n; j++) {
-                float w;
-                uint16_t h;
-                if (kind == K_F32) {
-                    memcpy(&w, wr[r] + j * 4, 4);
-                } else {
-                    memcpy(&h, wr[r] + j * 2, 2);
-                    w = kind == K_F16 ? ech_fp16_to_fp32(h) : ech_bf16_to_fp32(h);
-                }
-                s += w * ((const float *)(const void *)at[t])[j];
-            }
-            out[r][t] = s;
+    /* the last n % 32 elements by masked loads (the attention's rows of
+     * context length end in one; element by element it cost 1 % of decode) */
+    for (int h = 0; i < n; i += 16, h++) {
+        const int valid = n - i < 16 ? (int)(n - i) : 16;
+        const __mmask16 m = valid == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << valid) - 1);
+        UNROLL for (int r = 0; r < mr; r++) {
+            const __m512 wv = load16_part(kind, wr[r] + i * es, valid);
+            UNROLL for (int t = 0; t < NT; t++)
+                acc[r][t][h] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, (const float *)(const void *)at[t] + i),
+                                               acc[r][t][h]);
         }
+    }
+    UNROLL for (int r = 0; r < mr; r++)
+        UNROLL for (int t = 0; t < NT; t++)
+            out[r][t] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][t][0], acc[r][t][1]));
 }
 
 /* ---- tiles -> gemm entry points ------------------------------------------------- */
