@@ -198,7 +198,7 @@ typedef struct q8_oct {
     float d[8];        /* each block's scale, in oct_order */
 } q8_oct;              /* per group of 8 blocks; the last nb % 8 blocks follow as Q8_0 */
 
-/* the order in which two rounds of horizontal adds leave the 8 block sums */
+/* the order in which hsum4_epi32 (as two rounds of vphaddd) leaves the 8 block sums */
 static const int oct_order[8] = {0, 2, 4, 6, 1, 3, 5, 7};
 
 static size_t pack_size_oct(int64_t n)
@@ -228,6 +228,16 @@ static void pack_oct(const void *src, void *dst, int64_t n)
         }
     }
     memcpy(o + ng, a + 8 * ng, (size_t)(nb % 8) * sizeof(ech_block_q8_0));
+}
+
+/* 4 vectors of [2 x 4] partial sums -> the 8 sums in oct_order, as two
+ * rounds of vphaddd would leave them; unpacks and adds, because vphaddd
+ * runs at one per two cycles on Zen 4 */
+T512 INLINE __m256i hsum4_epi32(const __m256i *s)
+{
+    const __m256i t0 = _mm256_add_epi32(_mm256_unpacklo_epi32(s[0], s[1]), _mm256_unpackhi_epi32(s[0], s[1]));
+    const __m256i t1 = _mm256_add_epi32(_mm256_unpacklo_epi32(s[2], s[3]), _mm256_unpackhi_epi32(s[2], s[3]));
+    return _mm256_add_epi32(_mm256_unpacklo_epi64(t0, t1), _mm256_unpackhi_epi64(t0, t1));
 }
 
 /* acc[t] += the 8 blocks at blk (144 bytes) . o[t], per block in oct_order,
@@ -261,7 +271,7 @@ T512 INLINE void q4_oct(int kind, int NT, const uint8_t *blk, const q8_oct *cons
                                        _mm256_load_si256((const __m256i *)(const void *)o[t]->lo[p]));
             s[p] = _mm256_dpbusd_epi32(s[p], hi[p], _mm256_load_si256((const __m256i *)(const void *)o[t]->hi[p]));
         }
-        __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
+        __m256i h = hsum4_epi32(s);
         /* the quants' offset (8, or 128 for the shifted table) times sum(a) */
         h = _mm256_sub_epi32(h, _mm256_slli_epi32(_mm256_load_si256((const __m256i *)(const void *)o[t]->sum),
                                                   kind == K_Q4_0 ? 3 : 7));
@@ -421,7 +431,7 @@ T512 INLINE void mq_oct(int kind, int NT, const uint8_t *blk, const void *const 
                                        _mm256_load_si256((const __m256i *)(const void *)a->lo[p]));
             s[p] = _mm256_dpbusd_epi32(s[p], hi[p], _mm256_load_si256((const __m256i *)(const void *)a->hi[p]));
         }
-        __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
+        __m256i h = hsum4_epi32(s);
         if (kind == K_Q5_0) {
             h = _mm256_sub_epi32(h, _mm256_slli_epi32(_mm256_load_si256((const __m256i *)(const void *)a->sum), 4));
             acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(h), _mm256_mul_ps(dw, _mm256_load_ps(a->d)), acc[t]);
@@ -750,18 +760,11 @@ T512 INLINE void q8_gemvn(int NT, int64_t n, const void *w, size_t ws, int64_t n
     }
 }
 
-/* 8 vectors of 4 x 8 partial sums -> lane k = the sum of vector k
- * (unpacks and adds: vphaddd is slow on Zen 4) */
+/* 8 vectors of 8 partial sums -> lane k = the sum of vector k */
 T512 INLINE __m256i hsum8_epi32(const __m256i *s)
 {
-    __m256i h[2];
-    UNROLL for (int i = 0; i < 2; i++) {
-        const __m256i *v = s + 4 * i;
-        const __m256i t0 = _mm256_add_epi32(_mm256_unpacklo_epi32(v[0], v[1]), _mm256_unpackhi_epi32(v[0], v[1]));
-        const __m256i t1 = _mm256_add_epi32(_mm256_unpacklo_epi32(v[2], v[3]), _mm256_unpackhi_epi32(v[2], v[3]));
-        h[i] = _mm256_add_epi32(_mm256_unpacklo_epi64(t0, t1), _mm256_unpackhi_epi64(t0, t1));
-    }
-    return _mm256_add_epi32(_mm256_permute2x128_si256(h[0], h[1], 0x20), _mm256_permute2x128_si256(h[0], h[1], 0x31));
+    const __m256i h0 = hsum4_epi32(s), h1 = hsum4_epi32(s + 4);
+    return _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20), _mm256_permute2x128_si256(h0, h1, 0x31));
 }
 
 /* Q8_0 rows x NT (1 or 2) tokens in 256-bit operations with no cross-lane
