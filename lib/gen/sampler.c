@@ -1,6 +1,7 @@
 /* sampler.c - penalties, top-k/top-p/min-p, temperature and a seeded draw. */
 #include "config.h"
 #include "gen/sampler.h"
+#include "model/blocks.h"
 
 #include <float.h>
 #include <math.h>
@@ -176,14 +177,7 @@ static void select_top(cand *c, uint32_t n, uint32_t k)
 static void model_logprobs(ech_sampler *s, const float *logits, int32_t chosen, float *logprob,
                            ech_token_logprob *top, uint32_t n_top)
 {
-    float max = -INFINITY;
-    for (uint32_t i = 0; i < s->n_vocab; i++)
-        if (logits[i] > max)
-            max = logits[i];
-    double sum = 0.0;
-    for (uint32_t i = 0; i < s->n_vocab; i++)
-        sum += exp((double)logits[i] - max);
-    const double lse = max + log(sum);
+    const double lse = ech_log_sum_exp(logits, s->n_vocab);
     if (logprob)
         *logprob = (float)(logits[chosen] - lse);
     if (n_top > s->n_vocab)

@@ -168,6 +168,23 @@ T512 static double softmax_exp_avx512(float *x, int64_t n, float max)
     return sum;
 }
 
+/* the sum of exp(x - max), x unchanged */
+T512 static double sum_exp_avx512(const float *x, int64_t n, float max)
+{
+    const __m512 m = _mm512_set1_ps(max);
+    __m512 acc = _mm512_setzero_ps();
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        acc = _mm512_add_ps(acc, _mm512_maskz_mov_ps(k, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), m))));
+        if ((i & 1023) == 1008 || i + 16 >= n) { /* into double every 1024, so float sums stay short */
+            sum += (double)_mm512_reduce_add_ps(acc);
+            acc = _mm512_setzero_ps();
+        }
+    }
+    return sum;
+}
+
 static int use_avx512(void)
 {
     return ech_kernels_isa() >= ECH_ISA_AVX512;
@@ -259,6 +276,23 @@ void ech_softmax(float *x, int64_t n)
     const float inv = (float)(1.0 / sum);
     for (int64_t i = 0; i < n; i++)
         x[i] *= inv;
+}
+
+double ech_log_sum_exp(const float *x, int64_t n)
+{
+    float max = -INFINITY;
+    for (int64_t i = 0; i < n; i++)
+        if (x[i] > max)
+            max = x[i];
+    double sum = 0.0;
+#if defined(__x86_64__)
+    if (use_avx512())
+        sum = sum_exp_avx512(x, n, max);
+    else
+#endif
+        for (int64_t i = 0; i < n; i++)
+            sum += exp((double)x[i] - max);
+    return max + log(sum);
 }
 
 void ech_add(float *x, const float *y, int64_t n)

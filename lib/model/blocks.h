@@ -40,6 +40,10 @@ void ech_gelu(float *x, int64_t n);
  * code computes it, sums per 16 in its order, accumulated in double. */
 void ech_softmax(float *x, int64_t n);
 
+/* log(sum(exp(x[0..n)))), max-subtracted; x is not changed.  The sampler's
+ * log-probabilities over the whole vocabulary, every token. */
+double ech_log_sum_exp(const float *x, int64_t n);
+
 /* x[i] += y[i] */
 void ech_add(float *x, const float *y, int64_t n);
 
