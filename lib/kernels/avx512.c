@@ -36,6 +36,27 @@
 
 #define UNROLL _Pragma("GCC unroll 16")
 
+/* nt (1..8) as a compile-time constant, for the decode kernels' NT */
+#define GEMVN_SWITCH(CALL)                                                                                     \
+    switch (nt) {                                                                                              \
+    case 1: CALL(1); break;                                                                                    \
+    case 2: CALL(2); break;                                                                                    \
+    case 3: CALL(3); break;                                                                                    \
+    case 4: CALL(4); break;                                                                                    \
+    case 5: CALL(5); break;                                                                                    \
+    case 6: CALL(6); break;                                                                                    \
+    case 7: CALL(7); break;                                                                                    \
+    default: CALL(8); break;                                                                                   \
+    }
+
+/* the sum of the 8 floats of v */
+T512 INLINE float hsum_ps256(__m256 v)
+{
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    return _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)));
+}
+
 /* 8 fp16 scales at byte offsets 0, stride, ..., 7*stride from p, as floats */
 T512 INLINE __m256 load_d8(const uint8_t *p, __m256i offs)
 {
@@ -306,9 +327,7 @@ T512 INLINE void q4_gemv(int kind, int NT, int64_t n, const void *w, size_t ws, 
             q4_oct(kind, NT, row + 144 * g, o, acc);
         }
         UNROLL for (int t = 0; t < NT; t++) {
-            __m128 x = _mm_add_ps(_mm256_castps256_ps128(acc[t]), _mm256_extractf128_ps(acc[t], 1));
-            x = _mm_add_ps(x, _mm_movehl_ps(x, x));
-            float sum = _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)));
+            float sum = hsum_ps256(acc[t]);
             if (nb > 8 * ng) {
                 float tail;
                 const void *ta = o0[t] + ng;
@@ -333,20 +352,13 @@ T512 static void gemv_iq4_nl_oct(int64_t n, const void *w, size_t ws, int64_t nr
     q4_gemv(K_IQ4_NL, 1, n, w, ws, nr, a, 0, y, 0);
 }
 
+#define CALLN_Q4(NT) q4_gemv(q4kind, NT, n, w, ws, nr, a, as, y, ys)
 #define GEMVN_Q4(name, kind)                                                                                   \
     T512 static void name(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, size_t as, int nt,   \
                           float *y, size_t ys)                                                                 \
     {                                                                                                          \
-        switch (nt) {                                                                                          \
-        case 1: q4_gemv(kind, 1, n, w, ws, nr, a, as, y, ys); break;                                           \
-        case 2: q4_gemv(kind, 2, n, w, ws, nr, a, as, y, ys); break;                                           \
-        case 3: q4_gemv(kind, 3, n, w, ws, nr, a, as, y, ys); break;                                           \
-        case 4: q4_gemv(kind, 4, n, w, ws, nr, a, as, y, ys); break;                                           \
-        case 5: q4_gemv(kind, 5, n, w, ws, nr, a, as, y, ys); break;                                           \
-        case 6: q4_gemv(kind, 6, n, w, ws, nr, a, as, y, ys); break;                                           \
-        case 7: q4_gemv(kind, 7, n, w, ws, nr, a, as, y, ys); break;                                           \
-        default: q4_gemv(kind, 8, n, w, ws, nr, a, as, y, ys); break;                                          \
-        }                                                                                                      \
+        const int q4kind = kind;                                                                               \
+        GEMVN_SWITCH(CALLN_Q4)                                                                                 \
     }
 GEMVN_Q4(gemvn_q4_0, K_Q4_0)
 GEMVN_Q4(gemvn_iq4_nl, K_IQ4_NL)
@@ -463,9 +475,7 @@ T512 INLINE void mq_gemv(int kind, int NT, int64_t n, const void *w, size_t ws, 
             mq_oct(kind, NT, row + gsz * (size_t)g, o, acc);
         }
         UNROLL for (int t = 0; t < NT; t++) {
-            __m128 x = _mm_add_ps(_mm256_castps256_ps128(acc[t]), _mm256_extractf128_ps(acc[t], 1));
-            x = _mm_add_ps(x, _mm_movehl_ps(x, x));
-            float sum = _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)));
+            float sum = hsum_ps256(acc[t]);
             if (nb > 8 * ng) {
                 float tail;
                 const uint8_t *ta = (const uint8_t *)a + (size_t)t * as + (size_t)ng * osz, *tw = row + gsz * (size_t)ng;
@@ -488,20 +498,13 @@ T512 INLINE void mq_gemv(int kind, int NT, int64_t n, const void *w, size_t ws, 
     {                                                                                                          \
         mq_gemv(kind, 1, n, w, ws, nr, a, 0, y, 0);                                                            \
     }
+#define CALLN_MQ(NT) mq_gemv(mqkind, NT, n, w, ws, nr, a, as, y, ys)
 #define GEMVN_MQ(name, kind)                                                                                   \
     T512 static void name(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, size_t as, int nt,   \
                           float *y, size_t ys)                                                                 \
     {                                                                                                          \
-        switch (nt) {                                                                                          \
-        case 1: mq_gemv(kind, 1, n, w, ws, nr, a, as, y, ys); break;                                           \
-        case 2: mq_gemv(kind, 2, n, w, ws, nr, a, as, y, ys); break;                                           \
-        case 3: mq_gemv(kind, 3, n, w, ws, nr, a, as, y, ys); break;                                           \
-        case 4: mq_gemv(kind, 4, n, w, ws, nr, a, as, y, ys); break;                                           \
-        case 5: mq_gemv(kind, 5, n, w, ws, nr, a, as, y, ys); break;                                           \
-        case 6: mq_gemv(kind, 6, n, w, ws, nr, a, as, y, ys); break;                                           \
-        case 7: mq_gemv(kind, 7, n, w, ws, nr, a, as, y, ys); break;                                           \
-        default: mq_gemv(kind, 8, n, w, ws, nr, a, as, y, ys); break;                                          \
-        }                                                                                                      \
+        const int mqkind = kind;                                                                               \
+        GEMVN_SWITCH(CALLN_MQ)                                                                                 \
     }
 GEMV_MQ(gemv_q4_1_oct, K_Q4_1)
 GEMV_MQ(gemv_q5_0_oct, K_Q5_0)
@@ -750,9 +753,7 @@ T512 INLINE void q8_gemvn(int NT, int64_t n, const void *w, size_t ws, int64_t n
             }
         }
         UNROLL for (int t = 0; t < NT; t++) {
-            __m128 x = _mm_add_ps(_mm256_castps256_ps128(acc[t]), _mm256_extractf128_ps(acc[t], 1));
-            x = _mm_add_ps(x, _mm_movehl_ps(x, x));
-            float sum = _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)));
+            float sum = hsum_ps256(acc[t]);
             if (nb > 8 * ng) {
                 float tail;
                 ech_ref_vec_dot_q8_0((nb - 8 * ng) * 32, &tail, row + (size_t)ng * 272, at[t] + (size_t)ng * 272);
@@ -813,9 +814,7 @@ T512 INLINE void q8_rows(int NT, int64_t n, const void *w, size_t ws, int64_t nr
             }
         }
         UNROLL for (int t = 0; t < NT; t++) {
-            __m128 x = _mm_add_ps(_mm256_castps256_ps128(acc[t]), _mm256_extractf128_ps(acc[t], 1));
-            x = _mm_add_ps(x, _mm_movehl_ps(x, x));
-            float sum = _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)));
+            float sum = hsum_ps256(acc[t]);
             if (nb > 8 * ng) {
                 float tail;
                 ech_ref_vec_dot_q8_0((nb - 8 * ng) * 32, &tail, row + (size_t)ng * 272, at[t] + (size_t)ng * 272);
@@ -938,18 +937,6 @@ T512 INLINE void q6k_gemvn(int NT, int64_t n, const void *w, size_t ws, int64_t 
     }
 }
 
-/* nt (2..8) as a compile-time constant */
-#define GEMVN_SWITCH(CALL)                                                                                     \
-    switch (nt) {                                                                                              \
-    case 1: CALL(1); break;                                                                                    \
-    case 2: CALL(2); break;                                                                                    \
-    case 3: CALL(3); break;                                                                                    \
-    case 4: CALL(4); break;                                                                                    \
-    case 5: CALL(5); break;                                                                                    \
-    case 6: CALL(6); break;                                                                                    \
-    case 7: CALL(7); break;                                                                                    \
-    default: CALL(8); break;                                                                                   \
-    }
 #define GEMVN_FN(name, CALL)                                                                                   \
     T512 static void name(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, size_t as, int nt,   \
                           float *y, size_t ys)                                                                 \
