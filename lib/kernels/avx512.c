@@ -652,12 +652,11 @@ T512 INLINE void q6k_tile(int mr, int NT, int64_t nb, const uint8_t *const *wr, 
  *
  * Q8_0 reads the q8_t layout (gemv_pack): the plain Q8_0 row, followed by
  * each group of 8 blocks' sums and scales and the group transposed: dword
- * j of block k in lane k of a vector.  One or two tokens (q8_rows) take
- * one 256-bit vpdpbusd per block against the plain row and sum 8 blocks'
- * lanes with unpacks; three or more (q8_gemvn) transpose the weights the
- * same way in registers (once per group of a row, for all tokens), so
- * vpdpbusd leaves the 8 blocks' integer sums in 8 lanes with no horizontal
- * adds.  The weights get +128 (xor) to be vpdpbusd's unsigned operand; the
+ * j of block k in lane k of a vector.  One or two tokens take one 256-bit
+ * vpdpbusd per block against the plain row and sum 8 blocks' lanes with
+ * unpacks; three or more transpose the weights the same way in registers
+ * (once per group of a row, for all tokens), so vpdpbusd leaves the 8
+ * blocks' integer sums in 8 lanes with no horizontal adds.  The weights get +128 (xor) to be vpdpbusd's unsigned operand; the
  * 128 * sum(a) this adds is taken off in integers.
  *
  * With several tokens these kernels are compute bound, and the hardware
@@ -698,11 +697,25 @@ static void pack_q8_t(const void *src, void *dst, int64_t n)
         }
 }
 
+/* 8 vectors of 8 partial sums -> lane k = the sum of vector k */
+T512 INLINE __m256i hsum8_epi32(const __m256i *s)
+{
+    const __m256i h0 = hsum4_epi32(s), h1 = hsum4_epi32(s + 4);
+    return _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20), _mm256_permute2x128_si256(h0, h1, 0x31));
+}
+
+/* Q8_0 rows x NT <= 8 tokens.  One or two tokens: one 256-bit vpdpbusd per
+ * block against the plain row and 8 blocks' lanes summed with unpacks, no
+ * cross-lane shuffle per block (q32_tile's 512-bit byte permutes kept one
+ * token at 20 GB/s from cache, below memory speed; this runs at 45, and
+ * 1.2-1.4x the transposed weights at two tokens).  More: the weights
+ * transposed in registers once per group for all the tokens. */
 T512 INLINE void q8_gemvn(int NT, int64_t n, const void *w, size_t ws, int64_t nr, const void *a, size_t as,
                           float *y, size_t ys)
 {
     const int64_t nb = n / 32, ng = nb / 8;
-    const __m512i x80 = _mm512_set1_epi8((char)0x80);
+    const __m256i x80 = _mm256_set1_epi8((char)0x80);
+    const __m512i x80z = _mm512_set1_epi8((char)0x80);
     const __m256i doffs = _mm256_setr_epi32(0, 34, 68, 102, 136, 170, 204, 238);
     /* lane 8h + k of output c: dword 2c+h of block k, from [block 0|1]:[block 2|3]
      * (k < 4) or [block 4|5]:[block 6|7] (k >= 4, blended in) */
@@ -727,14 +740,35 @@ T512 INLINE void q8_gemvn(int NT, int64_t n, const void *w, size_t ws, int64_t n
             acc[t] = _mm256_setzero_ps();
         for (int64_t g = 0; g < ng; g++) {
             const uint8_t *blk = row + (size_t)g * 272;
-            UNROLL for (int k = 0; k < 5; k++)
-                _mm_prefetch((const char *)blk + PFN_BYTES + 64 * k, _MM_HINT_T0);
+            if (NT > 1)
+                UNROLL for (int k = 0; k < 5; k++)
+                    _mm_prefetch((const char *)blk + PFN_BYTES + 64 * k, _MM_HINT_T0);
+            if (NT <= 2) {
+                __m256i q[8];
+                uint16_t dh[8];
+                UNROLL for (int k = 0; k < 8; k++) {
+                    q[k] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(blk + 34 * k + 2)), x80);
+                    memcpy(&dh[k], blk + 34 * k, 2);
+                }
+                const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)dh));
+                UNROLL for (int t = 0; t < NT; t++) {
+                    const uint8_t *ab = at[t] + (size_t)g * 272;
+                    __m256i s[8];
+                    UNROLL for (int k = 0; k < 8; k++)
+                        s[k] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q[k],
+                                                   _mm256_loadu_si256((const __m256i *)(const void *)(ab + 34 * k + 2)));
+                    __m256i h = hsum8_epi32(s);
+                    h = _mm256_sub_epi32(h, _mm256_slli_epi32(_mm256_load_si256((const __m256i *)(const void *)tg[t][g].sum), 7));
+                    acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(h), _mm256_mul_ps(dw, _mm256_load_ps(tg[t][g].d)), acc[t]);
+                }
+                continue;
+            }
             __m512i z[4], wt[4];
             UNROLL for (int p = 0; p < 4; p++) {
                 const uint8_t *q = blk + 68 * p + 2;
                 z[p] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)q)),
                                           _mm256_loadu_si256((const __m256i *)(const void *)(q + 34)), 1);
-                z[p] = _mm512_xor_si512(z[p], x80);
+                z[p] = _mm512_xor_si512(z[p], x80z);
             }
             UNROLL for (int c = 0; c < 4; c++)
                 wt[c] = _mm512_mask_blend_epi32(0xF0F0, _mm512_permutex2var_epi32(z[0], tidx[c], z[1]),
@@ -764,70 +798,9 @@ T512 INLINE void q8_gemvn(int NT, int64_t n, const void *w, size_t ws, int64_t n
     }
 }
 
-/* 8 vectors of 8 partial sums -> lane k = the sum of vector k */
-T512 INLINE __m256i hsum8_epi32(const __m256i *s)
-{
-    const __m256i h0 = hsum4_epi32(s), h1 = hsum4_epi32(s + 4);
-    return _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20), _mm256_permute2x128_si256(h0, h1, 0x31));
-}
-
-/* Q8_0 rows x NT (1 or 2) tokens in 256-bit operations with no cross-lane
- * shuffle per block (q32_tile's 512-bit byte permutes kept one token at
- * 20 GB/s from cache, below memory speed; this runs at 45) */
-T512 INLINE void q8_rows(int NT, int64_t n, const void *w, size_t ws, int64_t nr, const void *a, size_t as, float *y,
-                         size_t ys)
-{
-    const int64_t nb = n / 32, ng = nb / 8;
-    const __m256i x80 = _mm256_set1_epi8((char)0x80);
-    const uint8_t *at[8];
-    const q8_tgrp *tg[8];
-    UNROLL for (int t = 0; t < NT; t++) {
-        at[t] = (const uint8_t *)a + (size_t)t * as;
-        tg[t] = (const q8_tgrp *)(const void *)(at[t] + q8_t_offset(n));
-    }
-    for (int64_t r = 0; r < nr; r++) {
-        const uint8_t *row = (const uint8_t *)w + (size_t)r * ws;
-        __m256 acc[8];
-        UNROLL for (int t = 0; t < NT; t++)
-            acc[t] = _mm256_setzero_ps();
-        for (int64_t g = 0; g < ng; g++) {
-            const uint8_t *blk = row + (size_t)g * 272;
-            if (NT > 1)
-                UNROLL for (int k = 0; k < 5; k++)
-                    _mm_prefetch((const char *)blk + PFN_BYTES + 64 * k, _MM_HINT_T0);
-            __m256i q[8];
-            uint16_t dh[8];
-            UNROLL for (int k = 0; k < 8; k++) {
-                q[k] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(blk + 34 * k + 2)), x80);
-                memcpy(&dh[k], blk + 34 * k, 2);
-            }
-            const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)dh));
-            UNROLL for (int t = 0; t < NT; t++) {
-                const uint8_t *ab = at[t] + (size_t)g * 272;
-                __m256i s[8];
-                UNROLL for (int k = 0; k < 8; k++)
-                    s[k] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q[k],
-                                               _mm256_loadu_si256((const __m256i *)(const void *)(ab + 34 * k + 2)));
-                __m256i h = hsum8_epi32(s);
-                h = _mm256_sub_epi32(h, _mm256_slli_epi32(_mm256_load_si256((const __m256i *)(const void *)tg[t][g].sum), 7));
-                acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(h), _mm256_mul_ps(dw, _mm256_load_ps(tg[t][g].d)), acc[t]);
-            }
-        }
-        UNROLL for (int t = 0; t < NT; t++) {
-            float sum = hsum_ps256(acc[t]);
-            if (nb > 8 * ng) {
-                float tail;
-                ech_ref_vec_dot_q8_0((nb - 8 * ng) * 32, &tail, row + (size_t)ng * 272, at[t] + (size_t)ng * 272);
-                sum += tail;
-            }
-            y[(size_t)t * ys + (size_t)r] = sum;
-        }
-    }
-}
-
 T512 static void gemv_q8_0_row(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *y)
 {
-    q8_rows(1, n, w, ws, nr, a, 0, y, 0);
+    q8_gemvn(1, n, w, ws, nr, a, 0, y, 0);
 }
 
 /* Q4_K (Q5_K with q5) rows x NT <= 8 Q8_K rows: per block and token the
@@ -943,14 +916,7 @@ T512 INLINE void q6k_gemvn(int NT, int64_t n, const void *w, size_t ws, int64_t 
     {                                                                                                          \
         GEMVN_SWITCH(CALL)                                                                                     \
     }
-/* two tokens: q8_rows (1.2-1.4x in cache); more: the transposed kernel */
-#define CALLN_Q8_0(NT)                                                                                         \
-    do {                                                                                                       \
-        if ((NT) <= 2)                                                                                         \
-            q8_rows(NT, n, w, ws, nr, a, as, y, ys);                                                           \
-        else                                                                                                   \
-            q8_gemvn(NT, n, w, ws, nr, a, as, y, ys);                                                          \
-    } while (0)
+#define CALLN_Q8_0(NT) q8_gemvn(NT, n, w, ws, nr, a, as, y, ys)
 #define CALLN_Q4_K(NT) q4k_gemvn(0, NT, n, w, ws, nr, a, as, y, ys)
 #define CALLN_Q5_K(NT) q4k_gemvn(1, NT, n, w, ws, nr, a, as, y, ys)
 #define CALLN_Q6_K(NT) q6k_gemvn(NT, n, w, ws, nr, a, as, y, ys)
