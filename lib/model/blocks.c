@@ -154,33 +154,18 @@ T512 static void swiglu_avx512(float *g, const float *u, int64_t n)
         g[i] = (g[i] / (1.0f + expf(-g[i]))) * u[i];
 }
 
-/* returns the sum */
-T512 static double softmax_exp_avx512(float *x, int64_t n, float max)
+/* exp(x - max) into out (none when out is NULL); returns their sum,
+ * summed per 16 in double */
+T512 static double exp_sum_avx512(const float *x, float *out, int64_t n, float max)
 {
     double sum = 0.0;
     const __m512 m = _mm512_set1_ps(max);
     for (int64_t i = 0; i < n; i += 16) {
         const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
         const __m512 v = _mm512_maskz_mov_ps(k, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), m)));
-        _mm512_mask_storeu_ps(x + i, k, v);
+        if (out)
+            _mm512_mask_storeu_ps(out + i, k, v);
         sum += (double)_mm512_reduce_add_ps(v);
-    }
-    return sum;
-}
-
-/* the sum of exp(x - max), x unchanged */
-T512 static double sum_exp_avx512(const float *x, int64_t n, float max)
-{
-    const __m512 m = _mm512_set1_ps(max);
-    __m512 acc = _mm512_setzero_ps();
-    double sum = 0.0;
-    for (int64_t i = 0; i < n; i += 16) {
-        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
-        acc = _mm512_add_ps(acc, _mm512_maskz_mov_ps(k, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), m))));
-        if ((i & 1023) == 1008 || i + 16 >= n) { /* into double every 1024, so float sums stay short */
-            sum += (double)_mm512_reduce_add_ps(acc);
-            acc = _mm512_setzero_ps();
-        }
     }
     return sum;
 }
@@ -253,26 +238,40 @@ void ech_gelu(float *x, int64_t n)
         x[i] = gelu_f16(x[i]);
 }
 
-void ech_softmax(float *x, int64_t n)
+static float max_of(const float *x, int64_t n)
 {
     float max = -INFINITY;
     for (int64_t i = 0; i < n; i++)
         if (x[i] > max)
             max = x[i];
-    /* llama.cpp's rows are padded with masked (zero) entries to whole
-     * vectors, so every element takes the vector path; sums go per 16 */
-    double sum = 0.0;
+    return max;
+}
+
+/* exp(x - max) into out (none when out is NULL) and their sum.  llama.cpp's
+ * rows are padded with masked (zero) entries to whole vectors, so every
+ * element takes the vector path; sums go per 16, into double */
+static double exp_sum(const float *x, float *out, int64_t n, float max)
+{
 #if defined(__x86_64__)
     if (use_avx512())
-        sum = softmax_exp_avx512(x, n, max);
-    else
+        return exp_sum_avx512(x, out, n, max);
 #endif
-        for (int64_t i = 0; i < n; i += 16) {
-            float v[16] = {0};
-            for (int64_t k = 0; k < 16 && i + k < n; k++)
-                v[k] = x[i + k] = exp_ggml(x[i + k] - max);
-            sum += (double)reduce16(v);
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i += 16) {
+        float v[16] = {0};
+        for (int64_t k = 0; k < 16 && i + k < n; k++) {
+            v[k] = exp_ggml(x[i + k] - max);
+            if (out)
+                out[i + k] = v[k];
         }
+        sum += (double)reduce16(v);
+    }
+    return sum;
+}
+
+void ech_softmax(float *x, int64_t n)
+{
+    const double sum = exp_sum(x, x, n, max_of(x, n));
     const float inv = (float)(1.0 / sum);
     for (int64_t i = 0; i < n; i++)
         x[i] *= inv;
@@ -280,19 +279,8 @@ void ech_softmax(float *x, int64_t n)
 
 double ech_log_sum_exp(const float *x, int64_t n)
 {
-    float max = -INFINITY;
-    for (int64_t i = 0; i < n; i++)
-        if (x[i] > max)
-            max = x[i];
-    double sum = 0.0;
-#if defined(__x86_64__)
-    if (use_avx512())
-        sum = sum_exp_avx512(x, n, max);
-    else
-#endif
-        for (int64_t i = 0; i < n; i++)
-            sum += exp((double)x[i] - max);
-    return max + log(sum);
+    const float max = max_of(x, n);
+    return max + log(exp_sum(x, NULL, n, max));
 }
 
 void ech_add(float *x, const float *y, int64_t n)
