@@ -32,6 +32,7 @@
 #define PF_GROUPS 4 /* prefetch distance of the Q4_0/Q8_0/IQ4_NL kernels, in 8-block groups */
 #define PFN_BYTES 1152 /* of the multi-token decode kernels (see q8_gemvn) */
 #define PF1_BYTES 4608 /* of the single-token Q4_0/IQ4_NL kernel (see q4_gemv) */
+#define PF1K_BYTES 9216 /* of the single-token Q4_K kernel (see q4k_rows) */
 
 
 #define UNROLL _Pragma("GCC unroll 16")
@@ -864,7 +865,10 @@ T512 INLINE void q5k_gemvn(int NT, int64_t n, const void *w, size_t ws, int64_t 
  * such vectors reduce to the 8 sub-block sums with Q4_0's unpacks and adds;
  * the 16 comes off in the float scale.  Hot in L2 on one thread this takes
  * 16.6 cycles per block where q4k_tile's maddubs + dpwssd took 22.5, which
- * kept Q4_K decode below memory speed. */
+ * kept Q4_K decode below memory speed.  One token prefetches PF1K_BYTES
+ * ahead: from DRAM in 4 KiB pages (bench/kernels 2048 2048, one thread) 20-22
+ * GB/s against 17-19 without, and 1152 to 18432 bytes all lost to 9216;
+ * the same on Q6_K was slower. */
 typedef struct q8_kh {
     int8_t qs[256];  /* per 64: elements 0..15, 32..47, 16..31, 48..63 */
     float d;
@@ -909,9 +913,8 @@ T512 INLINE void q4k_rows(int NT, int64_t n, const void *w, size_t ws, int64_t n
             acc[t] = accm[t] = _mm256_setzero_ps();
         for (int64_t i = 0; i < nb; i++) {
             const ech_block_q4_K *b = (const ech_block_q4_K *)(const void *)(row + i * sizeof(ech_block_q4_K));
-            if (NT > 1)
-                UNROLL for (int k = 0; k < 3; k++)
-                    _mm_prefetch((const char *)b + PFN_BYTES + 64 * k, _MM_HINT_T0);
+            UNROLL for (int k = 0; k < 3; k++)
+                _mm_prefetch((const char *)b + (NT > 1 ? PFN_BYTES : PF1K_BYTES) + 64 * k, _MM_HINT_T0);
             uint64_t sc64, mn64;
             ech_k4_scales_mins(b->scales, &sc64, &mn64);
             const __m256i sc = _mm256_cvtepu8_epi32(_mm_shuffle_epi8(_mm_cvtsi64_si128((long long)sc64), sc_order));
