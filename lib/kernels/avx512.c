@@ -30,7 +30,7 @@
 #define INLINE static inline __attribute__((always_inline))
 #define MR 4
 #define PF_GROUPS 4 /* prefetch distance of the Q4_0/Q8_0/IQ4_NL kernels, in 8-block groups */
-#define PFN_BYTES 1152 /* of the multi-token decode kernels (see q8_gemvn) */
+#define PFN_BYTES 2304 /* of the multi-token decode kernels (see q8_gemvn) */
 #define PF1_BYTES 4608 /* of the single-token Q4_0/IQ4_NL kernel (see q4_gemv) */
 #define PF1K_BYTES 9216 /* of the single-token Q4_K kernel (see q4k_rows) */
 
@@ -209,11 +209,172 @@ T512 INLINE void q32_tile(int kind, int mr, int NT, int64_t nb, const uint8_t *c
 
 /* ---- decode kernels for Q4_0 and IQ4_NL -------------------------------------
  *
- * These read one row at a time with 256-bit loads and no cross-lane shuffle
- * in the inner loop (on Zen 4 the 512-bit byte permutes of q32_tile made the
- * matrix-vector product compute bound at half the memory bandwidth).  The
- * activations are rearranged once per product so that a pair of weight
- * blocks, loaded as-is (16 quant bytes each), lines up with them: */
+ * One row at a time, 8 blocks (144 bytes) per step, for 1-8 tokens.  The
+ * weights are transposed in registers: two vpermt2b gather quant dword h
+ * (and 2 + h) of block k into lane 8h + k, so that after the nibble split
+ * the vpdpbusd of lane 8h + k only ever sees block k, and the 8 block sums
+ * come out with one add of the two halves, no horizontal adds per token.
+ * The activations are rearranged once per product to match (q8_t4):
+ * a[c][8h + k] holds the 4 quants of block k that meet weight vector c
+ * there.  Against the previous kernel (pairs of blocks as loaded, 256-bit,
+ * sums by unpacks and adds per token), hot in L2 on one thread: 9.5 against
+ * 10.9 cycles per token per 8 blocks at 4 tokens, 9.4 against 12.6 at 8,
+ * 18 against 19.4 at one; the same per-token work at 256 bits was slower. */
+typedef struct q8_t4 {
+    int32_t a[4][16];
+    int32_t sum[8]; /* each block's sum of quants */
+    float d[8];     /* each block's scale */
+} q8_t4;            /* per group of 8 blocks; the last nb % 8 blocks follow as Q8_0 */
+
+/* the first element of the 4 that w[c] holds in lane 8h + k: quant dword
+ * h + 2 (c / 2), low nibbles (c even) or high ones */
+#define T4_ELEM(c, h) (4 * ((h) + 2 * ((c) / 2)) + 16 * ((c) % 2))
+
+static size_t pack_size_t4(int64_t n)
+{
+    const int64_t nb = n / 32;
+    return (size_t)(nb / 8) * sizeof(q8_t4) + (size_t)(nb % 8) * sizeof(ech_block_q8_0);
+}
+
+static void pack_t4(const void *src, void *dst, int64_t n)
+{
+    const ech_block_q8_0 *a = src;
+    const int64_t nb = n / 32, ng = nb / 8;
+    q8_t4 *o = dst;
+    for (int64_t g = 0; g < ng; g++)
+        for (int k = 0; k < 8; k++) {
+            const ech_block_q8_0 *b = a + 8 * g + k;
+            for (int c = 0; c < 4; c++)
+                for (int h = 0; h < 2; h++)
+                    memcpy(&o[g].a[c][8 * h + k], b->qs + T4_ELEM(c, h), 4);
+            int32_t sum = 0;
+            for (int j = 0; j < 32; j++)
+                sum += b->qs[j];
+            o[g].sum[k] = sum;
+            o[g].d[k] = ech_fp16_to_fp32(b->d);
+        }
+    memcpy(o + ng, a + 8 * ng, (size_t)(nb % 8) * sizeof(ech_block_q8_0));
+}
+
+/* acc[t] += the 8 blocks at blk (144 bytes) . o[t], per block, for NT tokens:
+ * the weights are gathered and unpacked once for all of them (ia, ib: the
+ * vpermt2b indices, from q4_gemv) */
+T512 INLINE void q4_t4(int kind, int NT, const uint8_t *blk, const q8_t4 *const *o, __m256 *acc, __m512i ia, __m512i ib)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i tab = _mm512_broadcast_i32x4(
+        _mm_setr_epi8((char)1, 24, 45, 63, 79, 93, 106, 118, (char)129, (char)141, (char)153, (char)166,
+                      (char)181, (char)197, (char)217, (char)241));
+    /* quant dwords 0, 1 of the 8 blocks (bytes 18k + 2 .. 18k + 9) and 2, 3 (18k + 10 ..) */
+    const __m512i qa = _mm512_permutex2var_epi8(_mm512_loadu_si512(blk + 2), ia, _mm512_loadu_si512(blk + 72));
+    const __m512i qb = _mm512_permutex2var_epi8(_mm512_loadu_si512(blk + 10), ib, _mm512_loadu_si512(blk + 80));
+    __m512i w[4];
+    w[0] = _mm512_and_si512(qa, m4);
+    w[1] = _mm512_and_si512(_mm512_srli_epi16(qa, 4), m4);
+    w[2] = _mm512_and_si512(qb, m4);
+    w[3] = _mm512_and_si512(_mm512_srli_epi16(qb, 4), m4);
+    if (kind == K_IQ4_NL) /* table + 128: unsigned for vpdpbusd */
+        UNROLL for (int c = 0; c < 4; c++)
+            w[c] = _mm512_shuffle_epi8(tab, w[c]);
+    /* the weight scales (bytes 18k, 18k + 1) in block order */
+    const __m512i didx = _mm512_castsi128_si512(_mm_setr_epi8(0, 1, 18, 19, 36, 37, 54, 55, 72, 73, 90, 91, 108, 109, 126, 127));
+    const __m256 dw = _mm256_cvtph_ps(
+        _mm512_castsi512_si128(_mm512_permutex2var_epi8(_mm512_loadu_si512(blk), didx, _mm512_loadu_si512(blk + 64))));
+    UNROLL for (int t = 0; t < NT; t++) {
+        __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], _mm512_load_si512(o[t]->a[0]));
+        __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[2], _mm512_load_si512(o[t]->a[2]));
+        s0 = _mm512_dpbusd_epi32(s0, w[1], _mm512_load_si512(o[t]->a[1]));
+        s1 = _mm512_dpbusd_epi32(s1, w[3], _mm512_load_si512(o[t]->a[3]));
+        s0 = _mm512_add_epi32(s0, s1);
+        __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(s0), _mm512_extracti64x4_epi64(s0, 1));
+        /* the quants' offset (8, or 128 for the shifted table) times sum(a) */
+        h = _mm256_sub_epi32(h, _mm256_slli_epi32(_mm256_load_si256((const __m256i *)(const void *)o[t]->sum),
+                                                  kind == K_Q4_0 ? 3 : 7));
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(h), _mm256_mul_ps(dw, _mm256_load_ps(o[t]->d)), acc[t]);
+    }
+}
+
+T512 INLINE void q4_gemv(int kind, int NT, int64_t n, const void *w, size_t ws, int64_t nr, const void *a,
+                          size_t as, float *y, size_t ys)
+{
+    const int64_t nb = n / 32, ng = nb / 8;
+    /* vpermt2b indices: byte j of lane 8h + k = quant byte 4h + j (qa) or
+     * 8 + 4h + j (qb) of block k, from the two loads above */
+    uint8_t ixa[64], ixb[64];
+    for (int h = 0; h < 2; h++)
+        for (int k = 0; k < 8; k++)
+            for (int j = 0; j < 4; j++) {
+                const int oa = 18 * k + 2 + 4 * h + j, ob = oa + 8;
+                ixa[4 * (8 * h + k) + j] = (uint8_t)(k < 4 ? oa - 2 : 64 + oa - 72);
+                ixb[4 * (8 * h + k) + j] = (uint8_t)(k < 4 ? ob - 10 : 64 + ob - 80);
+            }
+    const __m512i ia = _mm512_loadu_si512(ixa), ib = _mm512_loadu_si512(ixb);
+    const q8_t4 *o0[8];
+    UNROLL for (int t = 0; t < NT; t++)
+        o0[t] = (const q8_t4 *)(const void *)((const uint8_t *)a + (size_t)t * as);
+    for (int64_t r = 0; r < nr; r++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * ws;
+        __m256 acc[8];
+        UNROLL for (int t = 0; t < NT; t++)
+            acc[t] = _mm256_setzero_ps();
+        for (int64_t g = 0; g < ng; g++) {
+            const q8_t4 *o[8];
+            UNROLL for (int t = 0; t < NT; t++)
+                o[t] = o0[t] + g;
+            /* several tokens are compute bound and the hardware prefetcher
+             * falls behind; one token gains from a prefetch further ahead
+             * (4.5 KiB: +16 % decode on one thread, +10 % on two, in an
+             * interleaved A/B on TinyLlama Q4_0) */
+            UNROLL for (int k = 0; k < 3; k++)
+                _mm_prefetch((const char *)row + 144 * g + (NT > 1 ? PFN_BYTES : PF1_BYTES) + 64 * k, _MM_HINT_T0);
+            q4_t4(kind, NT, row + 144 * g, o, acc, ia, ib);
+        }
+        UNROLL for (int t = 0; t < NT; t++) {
+            float sum = hsum_ps256(acc[t]);
+            if (nb > 8 * ng) {
+                float tail;
+                const void *ta = o0[t] + ng;
+                if (kind == K_Q4_0)
+                    ech_ref_vec_dot_q4_0((nb - 8 * ng) * 32, &tail, row + 144 * ng, ta);
+                else
+                    ech_ref_vec_dot_iq4_nl((nb - 8 * ng) * 32, &tail, row + 144 * ng, ta);
+                sum += tail;
+            }
+            y[(size_t)t * ys + (size_t)r] = sum;
+        }
+    }
+}
+
+T512 static void gemv_q4_0_t4(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *y)
+{
+    q4_gemv(K_Q4_0, 1, n, w, ws, nr, a, 0, y, 0);
+}
+
+T512 static void gemv_iq4_nl_t4(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *y)
+{
+    q4_gemv(K_IQ4_NL, 1, n, w, ws, nr, a, 0, y, 0);
+}
+
+#define CALLN_Q4(NT) q4_gemv(q4kind, NT, n, w, ws, nr, a, as, y, ys)
+#define GEMVN_Q4(name, kind)                                                                                   \
+    T512 static void name(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, size_t as, int nt,   \
+                          float *y, size_t ys)                                                                 \
+    {                                                                                                          \
+        const int q4kind = kind;                                                                               \
+        GEMVN_SWITCH(CALLN_Q4)                                                                                 \
+    }
+GEMVN_Q4(gemvn_q4_0, K_Q4_0)
+GEMVN_Q4(gemvn_iq4_nl, K_IQ4_NL)
+
+/* ---- decode kernels for Q4_1, Q5_0 and Q5_1 ---------------------------------
+ *
+ * One row at a time with 256-bit loads and no cross-lane shuffle in the
+ * inner loop: the activations are rearranged once per product (q8_oct) so
+ * that a pair of weight blocks, loaded as-is, lines up with them, and each
+ * token's 8 block sums come out of 4 vectors with unpacks and adds.  Q5_0 takes
+ * Q8_0 activations (pack_oct; its quants' offset 16 comes back as
+ * -16 * sum(a)); Q4_1 and Q5_1 take Q8_1 activations, whose packed form
+ * carries s = d * sum(q) for the m * s term instead of the integer sums. */
 typedef struct q8_oct {
     int8_t lo[4][32];  /* pair p: elements 0..15 of blocks 2p and 2p+1 */
     int8_t hi[4][32];  /* elements 16..31 of the same blocks */
@@ -263,114 +424,6 @@ T512 INLINE __m256i hsum4_epi32(const __m256i *s)
     return _mm256_add_epi32(_mm256_unpacklo_epi64(t0, t1), _mm256_unpackhi_epi64(t0, t1));
 }
 
-/* acc[t] += the 8 blocks at blk (144 bytes) . o[t], per block in oct_order,
- * for NT tokens: the weights are unpacked once for all of them */
-T512 INLINE void q4_oct(int kind, int NT, const uint8_t *blk, const q8_oct *const *o, __m256 *acc)
-{
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const __m256i tab = _mm256_broadcastsi128_si256(
-        _mm_setr_epi8((char)1, 24, 45, 63, 79, 93, 106, 118, (char)129, (char)141, (char)153, (char)166,
-                      (char)181, (char)197, (char)217, (char)241));
-    __m256i lo[4], hi[4];
-    UNROLL for (int p = 0; p < 4; p++) {
-        const uint8_t *q = blk + 36 * p + 2; /* the quants of blocks 2p and 2p+1 */
-        const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)q)),
-                                                  _mm_loadu_si128((const __m128i *)(const void *)(q + 18)), 1);
-        lo[p] = _mm256_and_si256(v, m4);
-        hi[p] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-        if (kind == K_IQ4_NL) { /* table + 128: unsigned for vpdpbusd */
-            lo[p] = _mm256_shuffle_epi8(tab, lo[p]);
-            hi[p] = _mm256_shuffle_epi8(tab, hi[p]);
-        }
-    }
-    /* the weight scales (bytes 18b, 18b + 1) in oct_order */
-    const __m512i didx = _mm512_castsi128_si512(_mm_setr_epi8(0, 1, 36, 37, 72, 73, 108, 109, 18, 19, 54, 55, 90, 91, 126, 127));
-    const __m256 dw = _mm256_cvtph_ps(
-        _mm512_castsi512_si128(_mm512_permutex2var_epi8(_mm512_loadu_si512(blk), didx, _mm512_loadu_si512(blk + 64))));
-    UNROLL for (int t = 0; t < NT; t++) {
-        __m256i s[4];
-        UNROLL for (int p = 0; p < 4; p++) {
-            s[p] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), lo[p],
-                                       _mm256_load_si256((const __m256i *)(const void *)o[t]->lo[p]));
-            s[p] = _mm256_dpbusd_epi32(s[p], hi[p], _mm256_load_si256((const __m256i *)(const void *)o[t]->hi[p]));
-        }
-        __m256i h = hsum4_epi32(s);
-        /* the quants' offset (8, or 128 for the shifted table) times sum(a) */
-        h = _mm256_sub_epi32(h, _mm256_slli_epi32(_mm256_load_si256((const __m256i *)(const void *)o[t]->sum),
-                                                  kind == K_Q4_0 ? 3 : 7));
-        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(h), _mm256_mul_ps(dw, _mm256_load_ps(o[t]->d)), acc[t]);
-    }
-}
-
-T512 INLINE void q4_gemv(int kind, int NT, int64_t n, const void *w, size_t ws, int64_t nr, const void *a,
-                         size_t as, float *y, size_t ys)
-{
-    const int64_t nb = n / 32, ng = nb / 8;
-    const q8_oct *o0[8];
-    UNROLL for (int t = 0; t < NT; t++)
-        o0[t] = (const q8_oct *)(const void *)((const uint8_t *)a + (size_t)t * as);
-    for (int64_t r = 0; r < nr; r++) {
-        const uint8_t *row = (const uint8_t *)w + (size_t)r * ws;
-        __m256 acc[8];
-        UNROLL for (int t = 0; t < NT; t++)
-            acc[t] = _mm256_setzero_ps();
-        for (int64_t g = 0; g < ng; g++) {
-            const q8_oct *o[8];
-            UNROLL for (int t = 0; t < NT; t++)
-                o[t] = o0[t] + g;
-            /* several tokens are compute bound and the hardware prefetcher
-             * falls behind; one token gains from a prefetch further ahead
-             * (4.5 KiB: +16 % decode on one thread, +10 % on two, in an
-             * interleaved A/B on TinyLlama Q4_0; the same prefetch made
-             * the Q8_0 and F16 decode kernels slower and the K-quants no faster) */
-            UNROLL for (int k = 0; k < 3; k++)
-                _mm_prefetch((const char *)row + 144 * g + (NT > 1 ? PFN_BYTES : PF1_BYTES) + 64 * k, _MM_HINT_T0);
-            q4_oct(kind, NT, row + 144 * g, o, acc);
-        }
-        UNROLL for (int t = 0; t < NT; t++) {
-            float sum = hsum_ps256(acc[t]);
-            if (nb > 8 * ng) {
-                float tail;
-                const void *ta = o0[t] + ng;
-                if (kind == K_Q4_0)
-                    ech_ref_vec_dot_q4_0((nb - 8 * ng) * 32, &tail, row + 144 * ng, ta);
-                else
-                    ech_ref_vec_dot_iq4_nl((nb - 8 * ng) * 32, &tail, row + 144 * ng, ta);
-                sum += tail;
-            }
-            y[(size_t)t * ys + (size_t)r] = sum;
-        }
-    }
-}
-
-T512 static void gemv_q4_0_oct(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *y)
-{
-    q4_gemv(K_Q4_0, 1, n, w, ws, nr, a, 0, y, 0);
-}
-
-T512 static void gemv_iq4_nl_oct(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *y)
-{
-    q4_gemv(K_IQ4_NL, 1, n, w, ws, nr, a, 0, y, 0);
-}
-
-#define CALLN_Q4(NT) q4_gemv(q4kind, NT, n, w, ws, nr, a, as, y, ys)
-#define GEMVN_Q4(name, kind)                                                                                   \
-    T512 static void name(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, size_t as, int nt,   \
-                          float *y, size_t ys)                                                                 \
-    {                                                                                                          \
-        const int q4kind = kind;                                                                               \
-        GEMVN_SWITCH(CALLN_Q4)                                                                                 \
-    }
-GEMVN_Q4(gemvn_q4_0, K_Q4_0)
-GEMVN_Q4(gemvn_iq4_nl, K_IQ4_NL)
-
-/* ---- decode kernels for Q4_1, Q5_0 and Q5_1 ---------------------------------
- *
- * The same scheme as Q4_0's: one row at a time, each pair of blocks loaded
- * as-is and lined up with activations in the q8_oct layout.  Q5_0 takes
- * Q8_0 activations (pack_oct; its quants' offset 16 comes back as
- * -16 * sum(a)); Q4_1 and Q5_1 take Q8_1 activations, whose packed form
- * carries s = d * sum(q) for the m * s term instead of the integer sums. */
 enum { K_Q4_1 = 3, K_Q5_0, K_Q5_1 };
 
 typedef struct q8_oct1 {
@@ -663,7 +716,11 @@ T512 INLINE void q6k_tile(int mr, int NT, int64_t nb, const uint8_t *const *wr, 
  *
  * With several tokens these kernels are compute bound, and the hardware
  * prefetcher then falls behind the slow stream (from DRAM, 4 tokens ran at
- * the speed of 8): they prefetch PFN_BYTES ahead themselves. */
+ * the speed of 8): they prefetch PFN_BYTES ahead themselves.  2304 bytes
+ * beat 1152 on every type at 2 and 4 tokens on two threads (bench/kernels
+ * BENCH_NTOK=2,4, from DRAM, two interleaved rounds: Q4_0 at 4 tokens
+ * 15-18 against 11-15 GB/s) and by 7 % on TinyLlama Q4_0 at 4 sequences;
+ * 3456 and 4608 were no better. */
 typedef struct q8_tgrp {
     int32_t a[4][16];  /* a[c][8h + k] = dword 2c+h (elements 8c+4h..+3) of block k */
     int32_t sum[8];    /* each block's sum of quants */
@@ -1231,9 +1288,9 @@ void ech_avx512_fill(ech_type_kernels *k, ech_kset *g)
         g[ECH_TYPE_##T] = (ech_kset){.gemm = gm, .mr = MR, .nt = 4, .pack_size = ps, .pack = pk, \
                                      .gemv = gv, .gemv_pack_size = ps, .gemv_pack = pk};      \
     } while (0)
-    SET(Q4_0, dot_q4_0, gemm_q4_0, gemv_q4_0_oct, NULL, NULL);
+    SET(Q4_0, dot_q4_0, gemm_q4_0, gemv_q4_0_t4, NULL, NULL);
     SET(Q8_0, dot_q8_0, gemm_q8_0, gemv_q8_0_row, NULL, NULL);
-    SET(IQ4_NL, dot_iq4_nl, gemm_iq4_nl, gemv_iq4_nl_oct, NULL, NULL);
+    SET(IQ4_NL, dot_iq4_nl, gemm_iq4_nl, gemv_iq4_nl_t4, NULL, NULL);
     SET(Q4_K, dot_q4_K, gemm_q4_K, gemv_q4_K_rows, NULL, NULL);
     SET(Q5_K, dot_q5_K, gemm_q5_K, gemv_q5_K, NULL, NULL);
     SET(Q6_K, dot_q6_K, gemm_q6_K, gemv_q6_K, NULL, NULL);
@@ -1249,8 +1306,8 @@ void ech_avx512_fill(ech_type_kernels *k, ech_kset *g)
     /* the 4-bit decode kernels read their own activation layout */
     g[ECH_TYPE_Q4_0].gemv_n = gemvn_q4_0;
     g[ECH_TYPE_IQ4_NL].gemv_n = gemvn_iq4_nl;
-    g[ECH_TYPE_Q4_0].gemv_pack_size = g[ECH_TYPE_IQ4_NL].gemv_pack_size = pack_size_oct;
-    g[ECH_TYPE_Q4_0].gemv_pack = g[ECH_TYPE_IQ4_NL].gemv_pack = pack_oct;
+    g[ECH_TYPE_Q4_0].gemv_pack_size = g[ECH_TYPE_IQ4_NL].gemv_pack_size = pack_size_t4;
+    g[ECH_TYPE_Q4_0].gemv_pack = g[ECH_TYPE_IQ4_NL].gemv_pack = pack_t4;
     /* Q4_1, Q5_0, Q5_1: decode kernels of their own; prompts take the lanes
      * kernels, the few-row tiles stay AVX2's */
 #define SET_MQ(T, t, ps, pk)                                                                  \
