@@ -324,9 +324,17 @@ T512 INLINE void q4_gemv(int kind, int NT, int64_t n, const void *w, size_t ws, 
             /* several tokens are compute bound and the hardware prefetcher
              * falls behind; one token gains from a prefetch further ahead
              * (4.5 KiB: +16 % decode on one thread, +10 % on two, in an
-             * interleaved A/B on TinyLlama Q4_0) */
-            UNROLL for (int k = 0; k < 3; k++)
-                _mm_prefetch((const char *)row + 144 * g + (NT > 1 ? PFN_BYTES : PF1_BYTES) + 64 * k, _MM_HINT_T0);
+             * interleaved A/B on TinyLlama Q4_0).  Two to four tokens fetch
+             * into L2 only, 4.5 KiB ahead: from DRAM on two threads
+             * (bench/kernels BENCH_NTOK=2,4,8, three interleaved rounds) 4
+             * tokens ran 17-22 GB/s against 14-16 for L1 at PFN_BYTES, 2
+             * tokens 26-27 against 18-24; 8 tokens lost 10 % that way. */
+            if (NT == 1 || NT > 4)
+                UNROLL for (int k = 0; k < 3; k++)
+                    _mm_prefetch((const char *)row + 144 * g + (NT > 1 ? PFN_BYTES : PF1_BYTES) + 64 * k, _MM_HINT_T0);
+            else
+                UNROLL for (int k = 0; k < 3; k++)
+                    _mm_prefetch((const char *)row + 144 * g + PF1_BYTES + 64 * k, _MM_HINT_T1);
             q4_t4(kind, NT, row + 144 * g, o, acc, ia, ib);
         }
         UNROLL for (int t = 0; t < NT; t++) {
