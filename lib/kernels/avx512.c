@@ -933,7 +933,8 @@ T512 INLINE void q5k_gemvn(int NT, int64_t n, const void *w, size_t ws, int64_t 
  * kept Q4_K decode below memory speed.  One token prefetches PF1K_BYTES
  * ahead: from DRAM in 4 KiB pages (bench/kernels 2048 2048, one thread) 20-22
  * GB/s against 17-19 without, and 1152 to 18432 bytes all lost to 9216;
- * the same on Q6_K was slower. */
+ * the same on Q6_K was slower.  Into L2 only, it ran 22.5-24.3 against
+ * 20.5-22.4 GB/s (bench/kernels BENCH_NTOK=1, three interleaved rounds). */
 typedef struct q8_kh {
     int8_t qs[256];  /* per 64: elements 0..15, 32..47, 16..31, 48..63 */
     float d;
@@ -979,7 +980,7 @@ T512 INLINE void q4k_rows(int NT, int64_t n, const void *w, size_t ws, int64_t n
         for (int64_t i = 0; i < nb; i++) {
             const ech_block_q4_K *b = (const ech_block_q4_K *)(const void *)(row + i * sizeof(ech_block_q4_K));
             UNROLL for (int k = 0; k < 3; k++)
-                _mm_prefetch((const char *)b + (NT > 1 ? PFN_BYTES : PF1K_BYTES) + 64 * k, _MM_HINT_T0);
+                _mm_prefetch((const char *)b + (NT > 1 ? PFN_BYTES : PF1K_BYTES) + 64 * k, NT > 1 ? _MM_HINT_T0 : _MM_HINT_T1);
             uint64_t sc64, mn64;
             ech_k4_scales_mins(b->scales, &sc64, &mn64);
             const __m256i sc = _mm256_cvtepu8_epi32(_mm_shuffle_epi8(_mm_cvtsi64_si128((long long)sc64), sc_order));
