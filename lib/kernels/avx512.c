@@ -295,7 +295,7 @@ T512 INLINE void q4_t4(int kind, int NT, const uint8_t *blk, const q8_t4 *const 
 }
 
 T512 INLINE void q4_gemv(int kind, int NT, int64_t n, const void *w, size_t ws, int64_t nr, const void *a,
-                          size_t as, float *y, size_t ys)
+                         size_t as, float *y, size_t ys)
 {
     const int64_t nb = n / 32, ng = nb / 8;
     /* vpermt2b indices: byte j of lane 8h + k = quant byte 4h + j (qa) or
@@ -728,7 +728,8 @@ T512 INLINE void q6k_tile(int mr, int NT, int64_t nb, const uint8_t *const *wr, 
  * beat 1152 on every type at 2 and 4 tokens on two threads (bench/kernels
  * BENCH_NTOK=2,4, from DRAM, two interleaved rounds: Q4_0 at 4 tokens
  * 15-18 against 11-15 GB/s) and by 7 % on TinyLlama Q4_0 at 4 sequences;
- * 3456 and 4608 were no better. */
+ * 3456 and 4608 were no better.  (Q4_0 at 2-4 tokens has since moved to
+ * an L2 prefetch, see q4_gemv.) */
 typedef struct q8_tgrp {
     int32_t a[4][16];  /* a[c][8h + k] = dword 2c+h (elements 8c+4h..+3) of block k */
     int32_t sum[8];    /* each block's sum of quants */
@@ -927,7 +928,7 @@ T512 INLINE void q5k_gemvn(int NT, int64_t n, const void *w, size_t ws, int64_t 
  * shift, gives half of sub-block 2c and 16 x half of 2c+1.  The activations
  * (q8_kh) are Q8_K with each 64 quants reordered to match, so two vpdpbusd
  * leave sub-blocks 2c and 2c+1 in the two lanes of one vector, and four
- * such vectors reduce to the 8 sub-block sums with Q4_0's unpacks and adds;
+ * such vectors reduce to the 8 sub-block sums with hsum4_epi32's unpacks and adds;
  * the 16 comes off in the float scale.  Hot in L2 on one thread this takes
  * 16.6 cycles per block where q4k_tile's maddubs + dpwssd took 22.5, which
  * kept Q4_K decode below memory speed.  One token prefetches PF1K_BYTES
