@@ -58,6 +58,19 @@ T512 INLINE float hsum_ps256(__m256 v)
     return _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)));
 }
 
+/* The prefetch of the decode kernels of NT > 1 tokens, `lines` cache lines
+ * from p on: 2-4 tokens into L2, PF1_BYTES ahead, more into L1, PFN_BYTES
+ * ahead (measurements at q8_gemvn) */
+T512 INLINE void prefetch_n(const void *p, int NT, int lines)
+{
+    UNROLL for (int k = 0; k < lines; k++) {
+        if (NT <= 4)
+            _mm_prefetch((const char *)p + PF1_BYTES + 64 * k, _MM_HINT_T1);
+        else
+            _mm_prefetch((const char *)p + PFN_BYTES + 64 * k, _MM_HINT_T0);
+    }
+}
+
 /* 8 fp16 scales at byte offsets 0, stride, ..., 7*stride from p, as floats */
 T512 INLINE __m256 load_d8(const uint8_t *p, __m256i offs)
 {
@@ -329,12 +342,11 @@ T512 INLINE void q4_gemv(int kind, int NT, int64_t n, const void *w, size_t ws, 
              * (bench/kernels BENCH_NTOK=2,4,8, three interleaved rounds) 4
              * tokens ran 17-22 GB/s against 14-16 for L1 at PFN_BYTES, 2
              * tokens 26-27 against 18-24; 8 tokens lost 10 % that way. */
-            if (NT == 1 || NT > 4)
+            if (NT == 1)
                 UNROLL for (int k = 0; k < 3; k++)
-                    _mm_prefetch((const char *)row + 144 * g + (NT > 1 ? PFN_BYTES : PF1_BYTES) + 64 * k, _MM_HINT_T0);
+                    _mm_prefetch((const char *)row + 144 * g + PF1_BYTES + 64 * k, _MM_HINT_T0);
             else
-                UNROLL for (int k = 0; k < 3; k++)
-                    _mm_prefetch((const char *)row + 144 * g + PF1_BYTES + 64 * k, _MM_HINT_T1);
+                prefetch_n(row + 144 * g, NT, 3);
             q4_t4(kind, NT, row + 144 * g, o, acc, ia, ib);
         }
         UNROLL for (int t = 0; t < NT; t++) {
@@ -728,8 +740,13 @@ T512 INLINE void q6k_tile(int mr, int NT, int64_t nb, const uint8_t *const *wr, 
  * beat 1152 on every type at 2 and 4 tokens on two threads (bench/kernels
  * BENCH_NTOK=2,4, from DRAM, two interleaved rounds: Q4_0 at 4 tokens
  * 15-18 against 11-15 GB/s) and by 7 % on TinyLlama Q4_0 at 4 sequences;
- * 3456 and 4608 were no better.  (Q4_0 at 2-4 tokens has since moved to
- * an L2 prefetch, see q4_gemv.) */
+ * 3456 and 4608 were no better.  Two to four tokens then did better still
+ * with a prefetch into L2 only, PF1_BYTES ahead (prefetch_n): from DRAM on
+ * one and two threads, two interleaved rounds, Q8_0 at 4 tokens 14.6-24.8
+ * against 7.6-15.1 GB/s, Q6_K 12.2-18.5 against 7.4-14.5 (Q4_0 in
+ * q4_gemv); TinyLlama Q8_0 at 4 sequences on two threads 87 against 65
+ * tok/s.  Q4_K was within the noise in bench/kernels and 5 % slower in the
+ * model, so it and Q5_K keep the L1 prefetch. */
 typedef struct q8_tgrp {
     int32_t a[4][16];  /* a[c][8h + k] = dword 2c+h (elements 8c+4h..+3) of block k */
     int32_t sum[8];    /* each block's sum of quants */
@@ -809,8 +826,7 @@ T512 INLINE void q8_gemvn(int NT, int64_t n, const void *w, size_t ws, int64_t n
         for (int64_t g = 0; g < ng; g++) {
             const uint8_t *blk = row + (size_t)g * 272;
             if (NT > 1)
-                UNROLL for (int k = 0; k < 5; k++)
-                    _mm_prefetch((const char *)blk + PFN_BYTES + 64 * k, _MM_HINT_T0);
+                prefetch_n(blk, NT, 5);
             if (NT <= 2) {
                 __m256i q[8];
                 uint16_t dh[8];
@@ -1031,8 +1047,7 @@ T512 INLINE void q6k_gemvn(int NT, int64_t n, const void *w, size_t ws, int64_t 
             acc[t] = _mm512_setzero_ps();
         for (int64_t i = 0; i < nb; i++) {
             const ech_block_q6_K *b = (const ech_block_q6_K *)(const void *)(row + i * bsz);
-            UNROLL for (int k = 0; k < 4; k++)
-                _mm_prefetch((const char *)b + PFN_BYTES + 64 * k, _MM_HINT_T0);
+            prefetch_n(b, NT, 4);
             __m512i z[4];
             UNROLL for (int c = 0; c < 2; c++) {
                 const __m512i L = _mm512_loadu_si512(b->ql + 64 * c);
