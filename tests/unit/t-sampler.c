@@ -18,6 +18,12 @@ static void fill(float *l, unsigned seed)
         l[i] = (float)rand() / RAND_MAX * 10.0f - 5.0f;
 }
 
+static int by_value_desc(const void *a, const void *b)
+{
+    const float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
 static ech_sampler *make(ech_sampler_params p)
 {
     ech_sampler *s;
@@ -28,6 +34,7 @@ static ech_sampler *make(ech_sampler_params p)
 int main(void)
 {
     float l[NV];
+    ech_error e;
     fill(l, 1);
     int best = 0;
     for (int i = 1; i < NV; i++)
@@ -144,11 +151,44 @@ int main(void)
     ok(ech_sampler_sample(s, l, NULL, NULL, 0) == best || best == 5, "history window forgets old tokens");
     ech_sampler_free(s);
 
+    /* top-k over a real vocabulary's size, where the k best are gathered in
+     * one pass through a buffer cut back as it fills: logits in random,
+     * rising and falling order; near-uniform draws must reach all 40 of the
+     * 40 best and nothing else */
+    enum { BIG = 32000, K = 40 };
+    float *big = malloc(BIG * sizeof *big);
+    for (int order = 0; order < 3; order++) {
+        srand(11);
+        for (int i = 0; i < BIG; i++)
+            big[i] = order == 0 ? (float)rand() / RAND_MAX * 20.0f - 10.0f
+                                : (order == 1 ? 1.0f : -1.0f) * (float)i / 1000.0f;
+        float *sorted = malloc(BIG * sizeof *sorted);
+        memcpy(sorted, big, BIG * sizeof *big);
+        qsort(sorted, BIG, sizeof *sorted, by_value_desc);
+        const float kth = sorted[K - 1];
+        free(sorted);
+        p = ech_sampler_default_params();
+        p.top_k = K; p.top_p = 1; p.min_p = 0; p.temp = 1e6f; p.seed = 5;
+        ech_sampler *sb;
+        ech_sampler_new(&p, BIG, &sb, &e);
+        int *hit = calloc(BIG, sizeof *hit), inside = 1, distinct = 0;
+        for (int i = 0; i < 4000; i++) {
+            int32_t t = ech_sampler_sample(sb, big, NULL, NULL, 0);
+            inside &= big[t] >= kth;
+            distinct += !hit[t]++;
+        }
+        ech_sampler_free(sb);
+        free(hit);
+        ok(inside && distinct == K, "top-k 40 of 32000 (%s order): draws reach all 40 best and no other (%d)",
+           order == 0 ? "random" : order == 1 ? "rising" : "falling", distinct);
+    }
+    free(big);
+
     /* GGUF recommendations */
     ech_gguf_writer *w = ech_gguf_writer_new();
     ech_gguf_writer_set_f32(w, "general.sampling.temp", 0.6f);
     ech_gguf_writer_set_i32(w, "general.sampling.top_k", 20);
-    uint8_t *buf; size_t n; ech_error e; ech_gguf *g;
+    uint8_t *buf; size_t n; ech_gguf *g;
     ech_gguf_writer_write_mem(w, &buf, &n, &e);
     ech_gguf_parse(buf, n, &g, &e);
     p = ech_sampler_default_params();
