@@ -247,12 +247,17 @@ void ech_ctx_embed(ech_ctx *c, const int32_t *tokens, uint32_t n)
     }
 }
 
-static inline void kv_put(const ech_ctx *c, void *base, size_t i, float v)
+#define KV_PIECE 64   /* value elements converted at a time */
+
+/* n floats into the cache's element type at dst (F16: the kernels' vector
+ * conversion; element by element the cache writes were about 1 % of a
+ * 4-sequence decode step) */
+static void kv_row(const ech_ctx *c, void *dst, const float *src, int64_t n)
 {
     if (c->kv_elem == 4)
-        ((float *)base)[i] = v;
+        memcpy(dst, src, (size_t)n * sizeof(float));
     else
-        ((uint16_t *)base)[i] = ech_fp32_to_fp16(v);
+        ech_kernels_for(ECH_TYPE_F16)->from_float(src, dst, n);
 }
 
 /* Attention is two matrix products per kv head, on the weights' kernels (an
@@ -360,12 +365,25 @@ void ech_ctx_attention(ech_ctx *c, const ech_batch *b, uint32_t il, int swa)
         uint8_t *K = (uint8_t *)sq->kcache + layer_off * sq->kv_elem;
         uint8_t *V = (uint8_t *)sq->vcache + layer_off * sq->kv_elem;
         for (uint32_t t = b->start[s]; t < b->start[s + 1]; t++)
-            for (int h = 0; h < nkv; h++)
-                for (int d = 0; d < hd; d++) {
-                    size_t src = ((size_t)t * nkv + h) * hd + d, pos = sq->n_past + (t - b->start[s]);
-                    kv_put(sq, K, ((size_t)h * n_ctx + pos) * hd + d, c->kc[src]);
-                    kv_put(sq, V, ((size_t)h * hd + d) * n_ctx + pos, c->vc[src]);
+            for (int h = 0; h < nkv; h++) {
+                const size_t src = ((size_t)t * nkv + h) * hd, pos = sq->n_past + (t - b->start[s]);
+                kv_row(sq, K + ((size_t)h * n_ctx + pos) * hd * sq->kv_elem, c->kc + src, hd);
+                /* values are stored transposed: converted as a row, then
+                 * spread down the column */
+                for (int d0 = 0; d0 < hd; d0 += KV_PIECE) {
+                    const int m = hd - d0 < KV_PIECE ? hd - d0 : KV_PIECE;
+                    uint16_t piece[KV_PIECE];
+                    const size_t at = ((size_t)h * hd + (size_t)d0) * n_ctx + pos;
+                    if (sq->kv_elem == 4) {
+                        for (int d = 0; d < m; d++)
+                            ((float *)(void *)V)[at + (size_t)d * n_ctx] = c->vc[src + (size_t)(d0 + d)];
+                    } else {
+                        kv_row(sq, piece, c->vc + src + d0, m);
+                        for (int d = 0; d < m; d++)
+                            ((uint16_t *)(void *)V)[at + (size_t)d * n_ctx] = piece[d];
+                    }
                 }
+            }
     }
     /* units: per sequence and kv head, its rows in pieces of at most
      * att_rows, and at least as many units as threads where rows allow */
