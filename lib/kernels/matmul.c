@@ -7,7 +7,7 @@
  * each thread reads one linear stream of weights: that is what the hardware
  * prefetcher follows at full bandwidth; a thread done early takes pieces
  * off the back of the others' runs (take_piece).  A batched decode of a few
- * tokens hands out smaller chunks instead (mm_compute).  Prompt processing
+ * tokens goes the same way with the multi-token kernel.  Prompt processing
  * takes blocks of rows small enough to stay in cache and runs every token
  * through them before moving on, so weights are read from memory once per
  * call rather than once per token.
@@ -97,10 +97,9 @@ typedef struct mm_ctx {
     const ech_lanes *lanes; /* prompt through the lanes kernels */
     uint8_t *tiles;
     size_t tsize;
-    atomic_llong *next;    /* decode by a team sharing this context: the next
-                              chunk of rows to take (NULL: a static split) */
-    _Atomic uint64_t *own; /* one-token decode by a team: each thread's pieces
-                              still to do, first << 32 | end (see take_piece) */
+    _Atomic uint64_t *own; /* decode by a team: each thread's pieces still to
+                              do, first << 32 | end (see take_piece); NULL:
+                              a static split */
     int64_t n_own, per;    /* threads with pieces; rows per piece */
 } mm_ctx;
 
@@ -209,22 +208,18 @@ static void gemv_rows(const mm_ctx *c, int64_t r0, int64_t r1)
                      c->y + r0, (size_t)c->rows);
 }
 
-/* Rows per decode chunk: about 8 chunks per thread, in multiples of 16. */
-static int64_t chunk_rows(int64_t rows, int64_t nth)
-{
-    int64_t per = (rows + 8 * nth - 1) / (8 * nth);
-    per = (per + 15) & ~(int64_t)15;
-    return per < 16 ? 16 : per;
-}
-
-/* One-token decode: each thread owns an equal run of pieces (a few rows)
+/* Decode by a team: each thread owns an equal run of pieces (a few rows)
  * and does them front to back, one linear stream as the prefetcher likes;
- * once its own run is done it takes pieces off the back of the others'.
- * With one fixed half each, the threads of a step spent 14.6 % of their
- * time waiting in libgomp, mostly for the slower one at the end of a
- * product; with pieces 7.1 % (perf, TinyLlama Q4_K_M, 2 threads), and
- * decode went from 47.5 to 50.9 tok/s (6 interleaved rounds).  A piece is
- * taken with one compare-and-swap on its owner's word. */
+ * once its own run is done it takes pieces off the back of the others', so
+ * a thread held up (another process on its core) leaves its share to the
+ * others instead of making them wait at the end.  One token with one fixed
+ * half each: the threads of a step spent 14.6 % of their time waiting in
+ * libgomp; with pieces 7.1 % (perf, TinyLlama Q4_K_M, 2 threads), decode
+ * 50.9 against 47.5 tok/s (6 interleaved rounds).  A batched decode had
+ * chunks of 1/8 of a thread's share handed out in turn: pieces gave 136.8
+ * against 129.1 tok/s at 4 sequences, 154.2 against 144.5 at 8 (TinyLlama
+ * Q4_0, 2 threads, 3-5 rounds).  A piece is taken with one compare-and-swap
+ * on its owner's word. */
 static int64_t take_piece(_Atomic uint64_t *w, int back)
 {
     uint64_t v = atomic_load_explicit(w, memory_order_relaxed);
@@ -282,22 +277,10 @@ static void mm_compute(const mm_ctx *c, int64_t me, int64_t nth, int team)
     if (c->lanes) {
         lanes_work(c, me, nth, team);
     } else if (c->gemv) {
-        if (c->own) {
+        if (c->own)
             gemv_shared(c, me);
-            return;
-        }
-        if (!c->next) {
+        else
             gemv_rows(c, c->rows * me / nth, c->rows * (me + 1) / nth);
-            return;
-        }
-        /* Several tokens (a batched decode): compute bound, so contiguous
-         * chunks taken in turn, several per thread; a thread held up
-         * (another process on its core) leaves its share to the others
-         * instead of making them wait at the end.  One token keeps one
-         * range per thread, the single stream the prefetcher runs best on. */
-        const int64_t per = chunk_rows(c->rows, nth);
-        for (int64_t i; (i = atomic_fetch_add_explicit(c->next, 1, memory_order_relaxed)) * per < c->rows;)
-            gemv_rows(c, i * per, (i + 1) * per < c->rows ? (i + 1) * per : c->rows);
     } else {
         /* decode: tiles of the gemm's height; prompt: blocks of rows kept hot
          * while every token passes */
@@ -377,15 +360,9 @@ static int mm_setup(mm_ctx *c_, const void *W, ech_type wt, int64_t rows, int64_
 static void decode_team(mm_ctx *c, int n_mat, int n_threads)
 {
     mm_convert(&c[0], 0, c[0].n_tok);
-    atomic_llong next[ECH_MATMUL_MANY];
     _Atomic uint64_t own[ECH_MATMUL_MANY][OWN_MAX];
-    for (int i = 0; i < n_mat; i++) {
-        atomic_init(&next[i], 0);
-        if (c[i].n_tok > 1)
-            c[i].next = &next[i];
-        else if (n_threads <= OWN_MAX)
-            share_pieces(&c[i], own[i], n_threads);
-    }
+    for (int i = 0; i < n_mat && n_threads <= OWN_MAX; i++)
+        share_pieces(&c[i], own[i], n_threads);
 #pragma omp parallel num_threads(n_threads)
     for (int i = 0; i < n_mat; i++)
         mm_compute(&c[i], omp_get_thread_num(), omp_get_num_threads(), 1);
