@@ -180,7 +180,9 @@ static void select_top(cand *c, uint32_t n, uint32_t k)
  * quickselect over all n candidates took 300 us for 32000 of them. */
 static void gather_top(cand *c, const float *l, uint32_t n, uint32_t k)
 {
-    const uint32_t cap = 8 * k > 1024 ? (8 * k < n ? 8 * k : n) : (1024 < n ? 1024 : n);
+    uint32_t cap = 8 * k > 1024 ? 8 * k : 1024;   /* the buffer: min(max(8k, 1024), n) */
+    if (cap > n)
+        cap = n;
     uint32_t m = 0;
     float kth = -INFINITY;   /* the k-th best logit of the last cut */
     for (uint32_t i = 0; i < n; i++) {

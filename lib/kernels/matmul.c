@@ -252,8 +252,6 @@ static void share_pieces(mm_ctx *c, _Atomic uint64_t *own, int64_t n_own)
         atomic_init(&own[t], ((uint64_t)(n_pieces * t / n_own) << 32) | (uint64_t)(n_pieces * (t + 1) / n_own));
 }
 
-static void gemv_rows(const mm_ctx *c, int64_t r0, int64_t r1);
-
 static void gemv_piece(const mm_ctx *c, int64_t i)
 {
     const int64_t r0 = i * c->per, r1 = r0 + c->per < c->rows ? r0 + c->per : c->rows;

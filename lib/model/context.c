@@ -368,20 +368,20 @@ void ech_ctx_attention(ech_ctx *c, const ech_batch *b, uint32_t il, int swa)
             for (int h = 0; h < nkv; h++) {
                 const size_t src = ((size_t)t * nkv + h) * hd, pos = sq->n_past + (t - b->start[s]);
                 kv_row(sq, K + ((size_t)h * n_ctx + pos) * hd * sq->kv_elem, c->kc + src, hd);
-                /* values are stored transposed: converted as a row, then
-                 * spread down the column */
+                /* values are stored transposed, down a column; F16 ones
+                 * are converted a piece at a time, then spread */
+                const size_t at = (size_t)h * hd * n_ctx + pos;
+                if (sq->kv_elem == 4) {
+                    for (int d = 0; d < hd; d++)
+                        ((float *)(void *)V)[at + (size_t)d * n_ctx] = c->vc[src + (size_t)d];
+                    continue;
+                }
                 for (int d0 = 0; d0 < hd; d0 += KV_PIECE) {
                     const int m = hd - d0 < KV_PIECE ? hd - d0 : KV_PIECE;
                     uint16_t piece[KV_PIECE];
-                    const size_t at = ((size_t)h * hd + (size_t)d0) * n_ctx + pos;
-                    if (sq->kv_elem == 4) {
-                        for (int d = 0; d < m; d++)
-                            ((float *)(void *)V)[at + (size_t)d * n_ctx] = c->vc[src + (size_t)(d0 + d)];
-                    } else {
-                        kv_row(sq, piece, c->vc + src + d0, m);
-                        for (int d = 0; d < m; d++)
-                            ((uint16_t *)(void *)V)[at + (size_t)d * n_ctx] = piece[d];
-                    }
+                    kv_row(sq, piece, c->vc + src + d0, m);
+                    for (int d = 0; d < m; d++)
+                        ((uint16_t *)(void *)V)[at + (size_t)(d0 + d) * n_ctx] = piece[d];
                 }
             }
     }
