@@ -222,118 +222,211 @@ T512 INLINE void q32_tile(int kind, int mr, int NT, int64_t nb, const uint8_t *c
 
 /* ---- decode kernels for Q4_0 and IQ4_NL -------------------------------------
  *
- * One row at a time, 8 blocks (144 bytes) per step, for 1-8 tokens.  The
- * weights are transposed in registers: two vpermt2b gather quant dword h
- * (and 2 + h) of block k into lane 8h + k, so that after the nibble split
- * the vpdpbusd of lane 8h + k only ever sees block k, and the 8 block sums
- * come out with one add of the two halves, no horizontal adds per token.
- * The activations are rearranged once per product to match (q8_t4):
- * a[c][8h + k] holds the 4 quants of block k that meet weight vector c
- * there.  Against the previous kernel (pairs of blocks as loaded, 256-bit,
- * sums by unpacks and adds per token), hot in L2 on one thread: 9.5 against
- * 10.9 cycles per token per 8 blocks at 4 tokens, 9.4 against 12.6 at 8,
- * 18 against 19.4 at one; the same per-token work at 256 bits was slower. */
-typedef struct q8_t4 {
-    int32_t a[4][16];
-    int32_t sum[8]; /* each block's sum of quants */
-    float d[8];     /* each block's scale */
-} q8_t4;            /* per group of 8 blocks; the last nb % 8 blocks follow as Q8_0 */
+ * 16 blocks (288 bytes) of a row per step, for 1-8 tokens.  The weights are
+ * transposed in registers so that lane j of every vector holds 4 quants of
+ * block j (q4_gather16); after the nibble split each block's 8 dwords meet
+ * the activations in one lane, so a token's 16 block sums come out of 8
+ * vpdpbusd with no horizontal adds, already in the lanes of the 16 scales.
+ * The activations are rearranged once per product to match (q8_t16), with
+ * the quants' offset term (-8 or -128 times the sum of a block's quants)
+ * precomputed as the sums' starting value.  2-4 tokens take two rows at a
+ * time, each activation vector loaded once for both; one token stays on one
+ * row (two rows, two streams, halved TinyLlama decode).
+ * Against the previous kernel (8 blocks per step, lanes 8h + k, an add, an
+ * extract and an add per token and step, token after token), hot in L2 on
+ * one thread (bench/kernels 512 2048, BENCH_CPUTIME, best of 3): 4 tokens
+ * 34.2 against 42.3 us, 2 tokens 22.7 against 26.7, 1 token 16.7 against
+ * 19.2; ech-serve with 4 streams on TinyLlama Q4_0, 2 threads, 4
+ * interleaved rounds: 130.4 against 119.2 tokens/s. */
+typedef struct q8_t16 {
+    int32_t a[8][16];  /* a[2d + h][j]: the 4 quants of block j at 16h + 4d */
+    int32_t corr[16];  /* -(8 or 128) times the sum of block j's quants */
+    float d[16];       /* block j's scale */
+} q8_t16;              /* per group of 16 blocks; the last group padded with zero blocks */
 
-/* the first element of the 4 that w[c] holds in lane 8h + k: quant dword
- * h + 2 (c / 2), low nibbles (c even) or high ones */
-#define T4_ELEM(c, h) (4 * ((h) + 2 * ((c) / 2)) + 16 * ((c) % 2))
-
-static size_t pack_size_t4(int64_t n)
+static size_t pack_size_t16(int64_t n)
 {
-    const int64_t nb = n / 32;
-    return (size_t)(nb / 8) * sizeof(q8_t4) + (size_t)(nb % 8) * sizeof(ech_block_q8_0);
+    return (size_t)((n / 32 + 15) / 16) * sizeof(q8_t16);
 }
 
-static void pack_t4(const void *src, void *dst, int64_t n)
+/* offset: the weight quants' offset, 8 (Q4_0) or 128 (IQ4_NL's shifted table) */
+static void pack_t16(const void *src, void *dst, int64_t n, int32_t offset)
 {
     const ech_block_q8_0 *a = src;
-    const int64_t nb = n / 32, ng = nb / 8;
-    q8_t4 *o = dst;
-    for (int64_t g = 0; g < ng; g++)
-        for (int k = 0; k < 8; k++) {
-            const ech_block_q8_0 *b = a + 8 * g + k;
-            for (int c = 0; c < 4; c++)
+    const int64_t nb = n / 32;
+    q8_t16 *o = dst;
+    for (int64_t g = 0; g < (nb + 15) / 16; g++) {
+        memset(&o[g], 0, sizeof o[g]);
+        for (int j = 0; j < 16 && 16 * g + j < nb; j++) {
+            const ech_block_q8_0 *b = a + 16 * g + j;
+            for (int d = 0; d < 4; d++)
                 for (int h = 0; h < 2; h++)
-                    memcpy(&o[g].a[c][8 * h + k], b->qs + T4_ELEM(c, h), 4);
+                    memcpy(&o[g].a[2 * d + h][j], b->qs + 16 * h + 4 * d, 4);
             int32_t sum = 0;
-            for (int j = 0; j < 32; j++)
-                sum += b->qs[j];
-            o[g].sum[k] = sum;
-            o[g].d[k] = ech_fp16_to_fp32(b->d);
+            for (int i = 0; i < 32; i++)
+                sum += b->qs[i];
+            o[g].corr[j] = -offset * sum;
+            o[g].d[j] = ech_fp16_to_fp32(b->d);
         }
-    memcpy(o + ng, a + 8 * ng, (size_t)(nb % 8) * sizeof(ech_block_q8_0));
+    }
 }
 
-/* acc[t] += the 8 blocks at blk (144 bytes) . o[t], per block, for NT tokens:
- * the weights are gathered and unpacked once for all of them (ia, ib: the
- * vpermt2b indices, from q4_gemv) */
-T512 INLINE void q4_t4(int kind, int NT, const uint8_t *blk, const q8_t4 *const *o, __m256 *acc, __m512i ia, __m512i ib)
+static void pack_t16_q4_0(const void *src, void *dst, int64_t n)
+{
+    pack_t16(src, dst, n, 8);
+}
+
+static void pack_t16_iq4_nl(const void *src, void *dst, int64_t n)
+{
+    pack_t16(src, dst, n, 128);
+}
+
+/* bytes off..off+63 of p, those from valid on read as zero and not touched */
+T512 INLINE __m512i load_valid(const uint8_t *p, int64_t off, int64_t valid)
+{
+    if (valid >= off + 64)
+        return _mm512_loadu_si512(p + off);
+    const __mmask64 m = valid <= off ? 0 : ~0ull >> (64 - (valid - off));
+    return _mm512_maskz_loadu_epi8(m, p + off);
+}
+
+/* The 16 blocks at blk, of which the first valid bytes exist (288 for a
+ * whole group), gathered for vpdpbusd: q[d] holds quant dword d of block j
+ * in lane j, *dw gets the scales.  Per 8 blocks (s = 0, 1) two vpermt2b
+ * put dwords 0, 1 of block k into lanes k, 8 + k (qa, from bytes 18k + 2 ..
+ * 18k + 9) and dwords 2, 3 (qb); one vshufi64x2 per dword joins the halves. */
+T512 INLINE void q4_gather16(const uint8_t *blk, int64_t valid, __m512i ix, __m512i q[4], __m512 *dw)
+{
+    __m512i qa[2], qb[2];
+    UNROLL for (int s = 0; s < 2; s++) {
+        const int64_t o = 144 * s;
+        qa[s] = _mm512_permutex2var_epi8(load_valid(blk, o + 2, valid), ix, load_valid(blk, o + 72, valid));
+        qb[s] = _mm512_permutex2var_epi8(load_valid(blk, o + 10, valid), ix, load_valid(blk, o + 80, valid));
+    }
+    q[0] = _mm512_shuffle_i64x2(qa[0], qa[1], 0x44);
+    q[1] = _mm512_shuffle_i64x2(qa[0], qa[1], 0xEE);
+    q[2] = _mm512_shuffle_i64x2(qb[0], qb[1], 0x44);
+    q[3] = _mm512_shuffle_i64x2(qb[0], qb[1], 0xEE);
+    /* the scales, bytes 18k and 18k + 1 of each 8 blocks */
+    const __m512i didx = _mm512_castsi128_si512(_mm_setr_epi8(0, 1, 18, 19, 36, 37, 54, 55, 72, 73, 90, 91, 108, 109, 126, 127));
+    const __m128i d0 = _mm512_castsi512_si128(
+        _mm512_permutex2var_epi8(load_valid(blk, 0, valid), didx, load_valid(blk, 64, valid)));
+    const __m128i d1 = _mm512_castsi512_si128(
+        _mm512_permutex2var_epi8(load_valid(blk, 144, valid), didx, load_valid(blk, 208, valid)));
+    *dw = _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(d0), d1, 1));
+}
+
+/* acc[r][t] += the 16 blocks at blk[r] . o[t], per block, for R (1, 2) rows
+ * and NT tokens.  Each weight vector is unpacked once for the tokens (low
+ * nibbles of dword d meet a[2d], high ones a[2d + 1]) and each activation
+ * vector loaded once for the rows.  The loops run vector by vector, all
+ * tokens and rows in turn, so that their vpdpbusd chains interleave: token
+ * by token the 8-deep chains left the core waiting on their latency (a
+ * loop of just these loads and vpdpbusd, 4 tokens, hot in L1: 20 against
+ * 13 cycles per token and 16 blocks).  One token splits its chain in two. */
+T512 INLINE void q4_t16(int kind, int R, int NT, const uint8_t *const *blk, int64_t valid, __m512i ix,
+                        const q8_t16 *const *o, __m512 acc[2][8])
 {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     const __m512i tab = _mm512_broadcast_i32x4(
         _mm_setr_epi8((char)1, 24, 45, 63, 79, 93, 106, 118, (char)129, (char)141, (char)153, (char)166,
                       (char)181, (char)197, (char)217, (char)241));
-    /* quant dwords 0, 1 of the 8 blocks (bytes 18k + 2 .. 18k + 9) and 2, 3 (18k + 10 ..) */
-    const __m512i qa = _mm512_permutex2var_epi8(_mm512_loadu_si512(blk + 2), ia, _mm512_loadu_si512(blk + 72));
-    const __m512i qb = _mm512_permutex2var_epi8(_mm512_loadu_si512(blk + 10), ib, _mm512_loadu_si512(blk + 80));
-    __m512i w[4];
-    w[0] = _mm512_and_si512(qa, m4);
-    w[1] = _mm512_and_si512(_mm512_srli_epi16(qa, 4), m4);
-    w[2] = _mm512_and_si512(qb, m4);
-    w[3] = _mm512_and_si512(_mm512_srli_epi16(qb, 4), m4);
-    if (kind == K_IQ4_NL) /* table + 128: unsigned for vpdpbusd */
-        UNROLL for (int c = 0; c < 4; c++)
-            w[c] = _mm512_shuffle_epi8(tab, w[c]);
-    /* the weight scales (bytes 18k, 18k + 1) in block order */
-    const __m512i didx = _mm512_castsi128_si512(_mm_setr_epi8(0, 1, 18, 19, 36, 37, 54, 55, 72, 73, 90, 91, 108, 109, 126, 127));
-    const __m256 dw = _mm256_cvtph_ps(
-        _mm512_castsi512_si128(_mm512_permutex2var_epi8(_mm512_loadu_si512(blk), didx, _mm512_loadu_si512(blk + 64))));
+    const int C = NT == 1 ? 2 : 1; /* chains per row and token */
+    __m512i q[2][4], s[2][8][2];
+    __m512 dw[2];
+    UNROLL for (int r = 0; r < R; r++)
+        q4_gather16(blk[r], valid, ix, q[r], &dw[r]);
+    UNROLL for (int t = 0; t < NT; t++)
+        UNROLL for (int r = 0; r < R; r++) {
+            s[r][t][0] = _mm512_load_si512(o[t]->corr);
+            s[r][t][1] = _mm512_setzero_si512();
+        }
+    UNROLL for (int v = 0; v < 8; v++) {
+        __m512i wv[2];
+        UNROLL for (int r = 0; r < R; r++) {
+            wv[r] = _mm512_and_si512(v % 2 ? _mm512_srli_epi16(q[r][v / 2], 4) : q[r][v / 2], m4);
+            if (kind == K_IQ4_NL) /* table + 128: unsigned for vpdpbusd */
+                wv[r] = _mm512_shuffle_epi8(tab, wv[r]);
+        }
+        UNROLL for (int t = 0; t < NT; t++) {
+            __m512i av = _mm512_load_si512(o[t]->a[v]);
+            if (R > 1) /* one load for both rows, not one folded into each vpdpbusd */
+                __asm__("" : "+v"(av));
+            UNROLL for (int r = 0; r < R; r++)
+                s[r][t][v % C] = _mm512_dpbusd_epi32(s[r][t][v % C], wv[r], av);
+        }
+    }
     UNROLL for (int t = 0; t < NT; t++) {
-        __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], _mm512_load_si512(o[t]->a[0]));
-        __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[2], _mm512_load_si512(o[t]->a[2]));
-        s0 = _mm512_dpbusd_epi32(s0, w[1], _mm512_load_si512(o[t]->a[1]));
-        s1 = _mm512_dpbusd_epi32(s1, w[3], _mm512_load_si512(o[t]->a[3]));
-        s0 = _mm512_add_epi32(s0, s1);
-        __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(s0), _mm512_extracti64x4_epi64(s0, 1));
-        /* the quants' offset (8, or 128 for the shifted table) times sum(a) */
-        h = _mm256_sub_epi32(h, _mm256_slli_epi32(_mm256_load_si256((const __m256i *)(const void *)o[t]->sum),
-                                                  kind == K_Q4_0 ? 3 : 7));
-        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(h), _mm256_mul_ps(dw, _mm256_load_ps(o[t]->d)), acc[t]);
+        const __m512 da = _mm512_load_ps(o[t]->d);
+        UNROLL for (int r = 0; r < R; r++) {
+            const __m512i st = C == 2 ? _mm512_add_epi32(s[r][t][0], s[r][t][1]) : s[r][t][0];
+            acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(st), _mm512_mul_ps(dw[r], da), acc[r][t]);
+        }
     }
 }
 
-T512 INLINE void q4_gemv(int kind, int NT, int64_t n, const void *w, size_t ws, int64_t nr, const void *a,
-                         size_t as, float *y, size_t ys)
+/* q4_t16 for a row's last 1-8 blocks (valid bytes, <= 144), at 256 bits:
+ * lanes 0-7 of q4_gather16's vectors are these blocks, the rest would be
+ * zero padding.  (A 768-wide row is 16 + 8 blocks; the padded 16-block
+ * form of the 8 cost 110M Q4_0 20 % at 4 tokens.) */
+T512 INLINE void q4_t8(int kind, int R, int NT, const uint8_t *const *blk, int64_t valid, __m512i ix,
+                       const q8_t16 *const *o, __m512 acc[2][8])
 {
-    const int64_t nb = n / 32, ng = nb / 8;
-    /* vpermt2b indices: byte j of lane 8h + k = quant byte 4h + j (qa) or
-     * 8 + 4h + j (qb) of block k, from the two loads above */
-    uint8_t ixa[64], ixb[64];
-    for (int h = 0; h < 2; h++)
-        for (int k = 0; k < 8; k++)
-            for (int j = 0; j < 4; j++) {
-                const int oa = 18 * k + 2 + 4 * h + j, ob = oa + 8;
-                ixa[4 * (8 * h + k) + j] = (uint8_t)(k < 4 ? oa - 2 : 64 + oa - 72);
-                ixb[4 * (8 * h + k) + j] = (uint8_t)(k < 4 ? ob - 10 : 64 + ob - 80);
-            }
-    const __m512i ia = _mm512_loadu_si512(ixa), ib = _mm512_loadu_si512(ixb);
-    const q8_t4 *o0[8];
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i tab = _mm256_broadcastsi128_si256(
+        _mm_setr_epi8((char)1, 24, 45, 63, 79, 93, 106, 118, (char)129, (char)141, (char)153, (char)166,
+                      (char)181, (char)197, (char)217, (char)241));
+    const __m512i didx = _mm512_castsi128_si512(_mm_setr_epi8(0, 1, 18, 19, 36, 37, 54, 55, 72, 73, 90, 91, 108, 109, 126, 127));
+    __m256i q[2][4], s[2][8];
+    __m256 dw[2];
+    UNROLL for (int r = 0; r < R; r++) {
+        const __m512i qa = _mm512_permutex2var_epi8(load_valid(blk[r], 2, valid), ix, load_valid(blk[r], 72, valid));
+        const __m512i qb = _mm512_permutex2var_epi8(load_valid(blk[r], 10, valid), ix, load_valid(blk[r], 80, valid));
+        q[r][0] = _mm512_castsi512_si256(qa);
+        q[r][1] = _mm512_extracti64x4_epi64(qa, 1);
+        q[r][2] = _mm512_castsi512_si256(qb);
+        q[r][3] = _mm512_extracti64x4_epi64(qb, 1);
+        dw[r] = _mm256_cvtph_ps(_mm512_castsi512_si128(
+            _mm512_permutex2var_epi8(load_valid(blk[r], 0, valid), didx, load_valid(blk[r], 64, valid))));
+    }
     UNROLL for (int t = 0; t < NT; t++)
-        o0[t] = (const q8_t4 *)(const void *)((const uint8_t *)a + (size_t)t * as);
-    for (int64_t r = 0; r < nr; r++) {
-        const uint8_t *row = (const uint8_t *)w + (size_t)r * ws;
-        __m256 acc[8];
+        UNROLL for (int r = 0; r < R; r++)
+            s[r][t] = _mm256_load_si256((const __m256i *)(const void *)o[t]->corr);
+    UNROLL for (int v = 0; v < 8; v++) {
+        __m256i wv[2];
+        UNROLL for (int r = 0; r < R; r++) {
+            wv[r] = _mm256_and_si256(v % 2 ? _mm256_srli_epi16(q[r][v / 2], 4) : q[r][v / 2], m4);
+            if (kind == K_IQ4_NL)
+                wv[r] = _mm256_shuffle_epi8(tab, wv[r]);
+        }
+        UNROLL for (int t = 0; t < NT; t++) {
+            const __m256i av = _mm256_load_si256((const __m256i *)(const void *)o[t]->a[v]);
+            UNROLL for (int r = 0; r < R; r++)
+                s[r][t] = _mm256_dpbusd_epi32(s[r][t], wv[r], av);
+        }
+    }
+    UNROLL for (int t = 0; t < NT; t++) {
+        const __m256 da = _mm256_load_ps(o[t]->d);
+        UNROLL for (int r = 0; r < R; r++)
+            acc[r][t] = _mm512_add_ps(acc[r][t], _mm512_zextps256_ps512(_mm256_mul_ps(_mm256_cvtepi32_ps(s[r][t]),
+                                                                                      _mm256_mul_ps(dw[r], da))));
+    }
+}
+
+/* rows r .. r + R - 1 (R = 1, 2) of the product, for NT tokens */
+T512 INLINE void q4_rows16(int kind, int R, int NT, int64_t nb, const uint8_t *row, size_t ws, __m512i ix,
+                           const q8_t16 *const *o0, float *y, size_t ys)
+{
+    __m512 acc[2][8];
+    const uint8_t *blk[2];
+    const q8_t16 *o[8];
+    UNROLL for (int r = 0; r < R; r++)
         UNROLL for (int t = 0; t < NT; t++)
-            acc[t] = _mm256_setzero_ps();
-        for (int64_t g = 0; g < ng; g++) {
-            const q8_t4 *o[8];
-            UNROLL for (int t = 0; t < NT; t++)
-                o[t] = o0[t] + g;
+            acc[r][t] = _mm512_setzero_ps();
+    for (int64_t g = 0; 16 * g < nb; g++) {
+        const int64_t left = nb - 16 * g; /* blocks from this group on */
+        UNROLL for (int r = 0; r < R; r++) {
+            blk[r] = row + (size_t)r * ws + 288 * g;
             /* several tokens are compute bound and the hardware prefetcher
              * falls behind; one token gains from a prefetch further ahead
              * (4.5 KiB: +16 % decode on one thread, +10 % on two, in an
@@ -341,36 +434,62 @@ T512 INLINE void q4_gemv(int kind, int NT, int64_t n, const void *w, size_t ws, 
              * into L2 only, 4.5 KiB ahead: from DRAM on two threads
              * (bench/kernels BENCH_NTOK=2,4,8, three interleaved rounds) 4
              * tokens ran 17-22 GB/s against 14-16 for L1 at PFN_BYTES, 2
-             * tokens 26-27 against 18-24; 8 tokens lost 10 % that way. */
+             * tokens 26-27 against 18-24; 8 tokens lost 10 % that way.
+             * The last group prefetches too: rows of 16 + 8 blocks (110M)
+             * otherwise waited on a quarter of their bytes. */
             if (NT == 1)
-                UNROLL for (int k = 0; k < 3; k++)
-                    _mm_prefetch((const char *)row + 144 * g + PF1_BYTES + 64 * k, _MM_HINT_T0);
+                UNROLL for (int k = 0; k < 5; k++)
+                    _mm_prefetch((const char *)blk[r] + PF1_BYTES + 64 * k, _MM_HINT_T0);
             else
-                prefetch_n(row + 144 * g, NT, 3);
-            q4_t4(kind, NT, row + 144 * g, o, acc, ia, ib);
+                prefetch_n(blk[r], NT, 5);
         }
-        UNROLL for (int t = 0; t < NT; t++) {
-            float sum = hsum_ps256(acc[t]);
-            if (nb > 8 * ng) {
-                float tail;
-                const void *ta = o0[t] + ng;
-                if (kind == K_Q4_0)
-                    ech_ref_vec_dot_q4_0((nb - 8 * ng) * 32, &tail, row + 144 * ng, ta);
-                else
-                    ech_ref_vec_dot_iq4_nl((nb - 8 * ng) * 32, &tail, row + 144 * ng, ta);
-                sum += tail;
-            }
-            y[(size_t)t * ys + (size_t)r] = sum;
-        }
+        UNROLL for (int t = 0; t < NT; t++)
+            o[t] = o0[t] + g;
+        if (left >= 16)
+            q4_t16(kind, R, NT, blk, 288, ix, o, acc);
+        else if (left > 8) /* the last 9-15 blocks, against zero padding */
+            q4_t16(kind, R, NT, blk, 18 * left, ix, o, acc);
+        else
+            q4_t8(kind, R, NT, blk, 18 * left, ix, o, acc);
     }
+    UNROLL for (int r = 0; r < R; r++)
+        UNROLL for (int t = 0; t < NT; t++)
+            y[(size_t)t * ys + (size_t)r] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
-T512 static void gemv_q4_0_t4(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *y)
+T512 INLINE void q4_gemv(int kind, int NT, int64_t n, const void *w, size_t ws, int64_t nr, const void *a,
+                         size_t as, float *y, size_t ys)
+{
+    /* vpermt2b indices: byte i of lane 8h + k = byte 4h + i of block k's
+     * quants (qa; qb the same from 8 bytes further), from the two loads at
+     * 2 and 72 bytes (10 and 80) */
+    uint8_t ixb[64];
+    for (int h = 0; h < 2; h++)
+        for (int k = 0; k < 8; k++)
+            for (int i = 0; i < 4; i++) {
+                const int at = 18 * k + 2 + 4 * h + i;
+                ixb[4 * (8 * h + k) + i] = (uint8_t)(k < 4 ? at - 2 : 64 + at - 72);
+            }
+    const __m512i ix = _mm512_loadu_si512(ixb);
+    const q8_t16 *o0[8];
+    UNROLL for (int t = 0; t < NT; t++)
+        o0[t] = (const q8_t16 *)(const void *)((const uint8_t *)a + (size_t)t * as);
+    const uint8_t *wb = w;
+    /* 2-4 tokens take two rows at a time, sharing the activation loads */
+    int64_t r = 0;
+    if (NT > 1 && NT <= 4)
+        for (; r + 1 < nr; r += 2)
+            q4_rows16(kind, 2, NT, n / 32, wb + (size_t)r * ws, ws, ix, o0, y + r, ys);
+    for (; r < nr; r++)
+        q4_rows16(kind, 1, NT, n / 32, wb + (size_t)r * ws, ws, ix, o0, y + r, ys);
+}
+
+T512 static void gemv_q4_0_t16(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *y)
 {
     q4_gemv(K_Q4_0, 1, n, w, ws, nr, a, 0, y, 0);
 }
 
-T512 static void gemv_iq4_nl_t4(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *y)
+T512 static void gemv_iq4_nl_t16(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *y)
 {
     q4_gemv(K_IQ4_NL, 1, n, w, ws, nr, a, 0, y, 0);
 }
@@ -1317,9 +1436,9 @@ void ech_avx512_fill(ech_type_kernels *k, ech_kset *g)
         g[ECH_TYPE_##T] = (ech_kset){.gemm = gm, .mr = MR, .nt = 4, .pack_size = ps, .pack = pk, \
                                      .gemv = gv, .gemv_pack_size = ps, .gemv_pack = pk};      \
     } while (0)
-    SET(Q4_0, dot_q4_0, gemm_q4_0, gemv_q4_0_t4, NULL, NULL);
+    SET(Q4_0, dot_q4_0, gemm_q4_0, gemv_q4_0_t16, NULL, NULL);
     SET(Q8_0, dot_q8_0, gemm_q8_0, gemv_q8_0_row, NULL, NULL);
-    SET(IQ4_NL, dot_iq4_nl, gemm_iq4_nl, gemv_iq4_nl_t4, NULL, NULL);
+    SET(IQ4_NL, dot_iq4_nl, gemm_iq4_nl, gemv_iq4_nl_t16, NULL, NULL);
     SET(Q4_K, dot_q4_K, gemm_q4_K, gemv_q4_K_rows, NULL, NULL);
     SET(Q5_K, dot_q5_K, gemm_q5_K, gemv_q5_K, NULL, NULL);
     SET(Q6_K, dot_q6_K, gemm_q6_K, gemv_q6_K, NULL, NULL);
@@ -1335,8 +1454,9 @@ void ech_avx512_fill(ech_type_kernels *k, ech_kset *g)
     /* the 4-bit decode kernels read their own activation layout */
     g[ECH_TYPE_Q4_0].gemv_n = gemvn_q4_0;
     g[ECH_TYPE_IQ4_NL].gemv_n = gemvn_iq4_nl;
-    g[ECH_TYPE_Q4_0].gemv_pack_size = g[ECH_TYPE_IQ4_NL].gemv_pack_size = pack_size_t4;
-    g[ECH_TYPE_Q4_0].gemv_pack = g[ECH_TYPE_IQ4_NL].gemv_pack = pack_t4;
+    g[ECH_TYPE_Q4_0].gemv_pack_size = g[ECH_TYPE_IQ4_NL].gemv_pack_size = pack_size_t16;
+    g[ECH_TYPE_Q4_0].gemv_pack = pack_t16_q4_0;
+    g[ECH_TYPE_IQ4_NL].gemv_pack = pack_t16_iq4_nl;
     /* Q4_1, Q5_0, Q5_1: decode kernels of their own; prompts take the lanes
      * kernels, the few-row tiles stay AVX2's */
 #define SET_MQ(T, t, ps, pk)                                                                  \
