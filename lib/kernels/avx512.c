@@ -367,8 +367,8 @@ T512 INLINE void q4_t16(int kind, int R, int NT, const uint8_t *const *blk, int6
 
 /* q4_t16 for a row's last 1-8 blocks (valid bytes, <= 144), at 256 bits:
  * lanes 0-7 of q4_gather16's vectors are these blocks, the rest would be
- * zero padding.  (A 768-wide row is 16 + 8 blocks; the padded 16-block
- * form of the 8 cost 110M Q4_0 20 % at 4 tokens.) */
+ * zero padding.  (A 768-wide row, 110M's, is 16 + 8 blocks: padded to 16,
+ * its last 8 would cost as much as the first 16.) */
 T512 INLINE void q4_t8(int kind, int R, int NT, const uint8_t *const *blk, int64_t valid, __m512i ix,
                        const q8_t16 *const *o, __m512 acc[2][8])
 {
@@ -377,7 +377,8 @@ T512 INLINE void q4_t8(int kind, int R, int NT, const uint8_t *const *blk, int64
         _mm_setr_epi8((char)1, 24, 45, 63, 79, 93, 106, 118, (char)129, (char)141, (char)153, (char)166,
                       (char)181, (char)197, (char)217, (char)241));
     const __m512i didx = _mm512_castsi128_si512(_mm_setr_epi8(0, 1, 18, 19, 36, 37, 54, 55, 72, 73, 90, 91, 108, 109, 126, 127));
-    __m256i q[2][4], s[2][8];
+    const int C = NT == 1 ? 2 : 1; /* chains per row and token, as in q4_t16 */
+    __m256i q[2][4], s[2][8][2];
     __m256 dw[2];
     UNROLL for (int r = 0; r < R; r++) {
         const __m512i qa = _mm512_permutex2var_epi8(load_valid(blk[r], 2, valid), ix, load_valid(blk[r], 72, valid));
@@ -390,8 +391,10 @@ T512 INLINE void q4_t8(int kind, int R, int NT, const uint8_t *const *blk, int64
             _mm512_permutex2var_epi8(load_valid(blk[r], 0, valid), didx, load_valid(blk[r], 64, valid))));
     }
     UNROLL for (int t = 0; t < NT; t++)
-        UNROLL for (int r = 0; r < R; r++)
-            s[r][t] = _mm256_load_si256((const __m256i *)(const void *)o[t]->corr);
+        UNROLL for (int r = 0; r < R; r++) {
+            s[r][t][0] = _mm256_load_si256((const __m256i *)(const void *)o[t]->corr);
+            s[r][t][1] = _mm256_setzero_si256();
+        }
     UNROLL for (int v = 0; v < 8; v++) {
         __m256i wv[2];
         UNROLL for (int r = 0; r < R; r++) {
@@ -402,14 +405,16 @@ T512 INLINE void q4_t8(int kind, int R, int NT, const uint8_t *const *blk, int64
         UNROLL for (int t = 0; t < NT; t++) {
             const __m256i av = _mm256_load_si256((const __m256i *)(const void *)o[t]->a[v]);
             UNROLL for (int r = 0; r < R; r++)
-                s[r][t] = _mm256_dpbusd_epi32(s[r][t], wv[r], av);
+                s[r][t][v % C] = _mm256_dpbusd_epi32(s[r][t][v % C], wv[r], av);
         }
     }
     UNROLL for (int t = 0; t < NT; t++) {
         const __m256 da = _mm256_load_ps(o[t]->d);
-        UNROLL for (int r = 0; r < R; r++)
-            acc[r][t] = _mm512_add_ps(acc[r][t], _mm512_zextps256_ps512(_mm256_mul_ps(_mm256_cvtepi32_ps(s[r][t]),
+        UNROLL for (int r = 0; r < R; r++) {
+            const __m256i st = C == 2 ? _mm256_add_epi32(s[r][t][0], s[r][t][1]) : s[r][t][0];
+            acc[r][t] = _mm512_add_ps(acc[r][t], _mm512_zextps256_ps512(_mm256_mul_ps(_mm256_cvtepi32_ps(st),
                                                                                       _mm256_mul_ps(dw[r], da))));
+        }
     }
 }
 
