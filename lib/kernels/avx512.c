@@ -90,6 +90,14 @@ T512 INLINE __m512 pair_scales(__m256 s8, int p)
 
 enum { K_Q4_0, K_Q8_0, K_IQ4_NL };
 
+/* IQ4_NL's 16 values + 128, unsigned for vpdpbusd; the -128 * sum(a) comes
+ * back through the correction */
+T512 INLINE __m128i iq4nl_table_u8(void)
+{
+    return _mm_setr_epi8((char)1, 24, 45, 63, 79, 93, 106, 118, (char)129, (char)141, (char)153, (char)166,
+                         (char)181, (char)197, (char)217, (char)241);
+}
+
 /* Q8_0: four 34-byte blocks (136 bytes) read as bytes 0..63 (A), 64..127 (B)
  * and 72..135 (C), never past the fourth block; vpermt2b gathers the quants
  * of blocks 0,1 (from A, B) and 2,3 (from B, C) and the four scales (A, B).
@@ -135,11 +143,7 @@ T512 INLINE void w_quad_4bit(int kind, const uint8_t *blk, __m512i *w01, __m512i
     x = _mm512_and_si512(_mm512_mask_srli_epi16(x, 0xFF00FF00u, x, 4), m4);
     y = _mm512_and_si512(_mm512_mask_srli_epi16(y, 0xFF00FF00u, y, 4), m4);
     if (kind == K_IQ4_NL) {
-        /* table + 128, so the values are unsigned; the -128 * sum(a) comes back
-         * through the correction */
-        const __m512i tab = _mm512_broadcast_i32x4(
-            _mm_setr_epi8((char)1, 24, 45, 63, 79, 93, 106, 118, (char)129, (char)141, (char)153, (char)166,
-                          (char)181, (char)197, (char)217, (char)241));
+        const __m512i tab = _mm512_broadcast_i32x4(iq4nl_table_u8());
         x = _mm512_shuffle_epi8(tab, x);
         y = _mm512_shuffle_epi8(tab, y);
     }
@@ -290,30 +294,35 @@ T512 INLINE __m512i load_valid(const uint8_t *p, int64_t off, int64_t valid)
     return _mm512_maskz_loadu_epi8(m, p + off);
 }
 
+/* The 8 blocks at blk + off, of which blk's first valid bytes exist: two
+ * vpermt2b put quant dwords 0, 1 of block k into lanes k, 8 + k (*qa, from
+ * bytes 18k + 2 .. 18k + 9) and dwords 2, 3 (*qb); *d gets the 8 fp16
+ * scales (bytes 18k, 18k + 1). */
+T512 INLINE void q4_gather8(const uint8_t *blk, int64_t off, int64_t valid, __m512i ix, __m512i *qa, __m512i *qb,
+                            __m128i *d)
+{
+    const __m512i didx = _mm512_castsi128_si512(_mm_setr_epi8(0, 1, 18, 19, 36, 37, 54, 55, 72, 73, 90, 91, 108, 109, 126, 127));
+    *qa = _mm512_permutex2var_epi8(load_valid(blk, off + 2, valid), ix, load_valid(blk, off + 72, valid));
+    *qb = _mm512_permutex2var_epi8(load_valid(blk, off + 10, valid), ix, load_valid(blk, off + 80, valid));
+    *d = _mm512_castsi512_si128(
+        _mm512_permutex2var_epi8(load_valid(blk, off, valid), didx, load_valid(blk, off + 64, valid)));
+}
+
 /* The 16 blocks at blk, of which the first valid bytes exist (288 for a
  * whole group), gathered for vpdpbusd: q[d] holds quant dword d of block j
- * in lane j, *dw gets the scales.  Per 8 blocks (s = 0, 1) two vpermt2b
- * put dwords 0, 1 of block k into lanes k, 8 + k (qa, from bytes 18k + 2 ..
- * 18k + 9) and dwords 2, 3 (qb); one vshufi64x2 per dword joins the halves. */
+ * in lane j, *dw gets the scales.  One vshufi64x2 per dword joins the two
+ * halves of q4_gather8. */
 T512 INLINE void q4_gather16(const uint8_t *blk, int64_t valid, __m512i ix, __m512i q[4], __m512 *dw)
 {
     __m512i qa[2], qb[2];
-    UNROLL for (int s = 0; s < 2; s++) {
-        const int64_t o = 144 * s;
-        qa[s] = _mm512_permutex2var_epi8(load_valid(blk, o + 2, valid), ix, load_valid(blk, o + 72, valid));
-        qb[s] = _mm512_permutex2var_epi8(load_valid(blk, o + 10, valid), ix, load_valid(blk, o + 80, valid));
-    }
+    __m128i d[2];
+    UNROLL for (int s = 0; s < 2; s++)
+        q4_gather8(blk, 144 * s, valid, ix, &qa[s], &qb[s], &d[s]);
     q[0] = _mm512_shuffle_i64x2(qa[0], qa[1], 0x44);
     q[1] = _mm512_shuffle_i64x2(qa[0], qa[1], 0xEE);
     q[2] = _mm512_shuffle_i64x2(qb[0], qb[1], 0x44);
     q[3] = _mm512_shuffle_i64x2(qb[0], qb[1], 0xEE);
-    /* the scales, bytes 18k and 18k + 1 of each 8 blocks */
-    const __m512i didx = _mm512_castsi128_si512(_mm_setr_epi8(0, 1, 18, 19, 36, 37, 54, 55, 72, 73, 90, 91, 108, 109, 126, 127));
-    const __m128i d0 = _mm512_castsi512_si128(
-        _mm512_permutex2var_epi8(load_valid(blk, 0, valid), didx, load_valid(blk, 64, valid)));
-    const __m128i d1 = _mm512_castsi512_si128(
-        _mm512_permutex2var_epi8(load_valid(blk, 144, valid), didx, load_valid(blk, 208, valid)));
-    *dw = _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(d0), d1, 1));
+    *dw = _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(d[0]), d[1], 1));
 }
 
 /* acc[r][t] += the 16 blocks at blk[r] . o[t], per block, for R (1, 2) rows
@@ -328,9 +337,7 @@ T512 INLINE void q4_t16(int kind, int R, int NT, const uint8_t *const *blk, int6
                         const q8_t16 *const *o, __m512 acc[2][8])
 {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const __m512i tab = _mm512_broadcast_i32x4(
-        _mm_setr_epi8((char)1, 24, 45, 63, 79, 93, 106, 118, (char)129, (char)141, (char)153, (char)166,
-                      (char)181, (char)197, (char)217, (char)241));
+    const __m512i tab = _mm512_broadcast_i32x4(iq4nl_table_u8());
     const int C = NT == 1 ? 2 : 1; /* chains per row and token */
     __m512i q[2][4], s[2][8][2];
     __m512 dw[2];
@@ -366,29 +373,26 @@ T512 INLINE void q4_t16(int kind, int R, int NT, const uint8_t *const *blk, int6
 }
 
 /* q4_t16 for a row's last 1-8 blocks (valid bytes, <= 144), at 256 bits:
- * lanes 0-7 of q4_gather16's vectors are these blocks, the rest would be
+ * lanes 0-7 of q4_gather8's vectors are these blocks, the rest would be
  * zero padding.  (A 768-wide row, 110M's, is 16 + 8 blocks: padded to 16,
  * its last 8 would cost as much as the first 16.) */
 T512 INLINE void q4_t8(int kind, int R, int NT, const uint8_t *const *blk, int64_t valid, __m512i ix,
                        const q8_t16 *const *o, __m512 acc[2][8])
 {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const __m256i tab = _mm256_broadcastsi128_si256(
-        _mm_setr_epi8((char)1, 24, 45, 63, 79, 93, 106, 118, (char)129, (char)141, (char)153, (char)166,
-                      (char)181, (char)197, (char)217, (char)241));
-    const __m512i didx = _mm512_castsi128_si512(_mm_setr_epi8(0, 1, 18, 19, 36, 37, 54, 55, 72, 73, 90, 91, 108, 109, 126, 127));
+    const __m256i tab = _mm256_broadcastsi128_si256(iq4nl_table_u8());
     const int C = NT == 1 ? 2 : 1; /* chains per row and token, as in q4_t16 */
     __m256i q[2][4], s[2][8][2];
     __m256 dw[2];
     UNROLL for (int r = 0; r < R; r++) {
-        const __m512i qa = _mm512_permutex2var_epi8(load_valid(blk[r], 2, valid), ix, load_valid(blk[r], 72, valid));
-        const __m512i qb = _mm512_permutex2var_epi8(load_valid(blk[r], 10, valid), ix, load_valid(blk[r], 80, valid));
+        __m512i qa, qb;
+        __m128i d;
+        q4_gather8(blk[r], 0, valid, ix, &qa, &qb, &d);
         q[r][0] = _mm512_castsi512_si256(qa);
         q[r][1] = _mm512_extracti64x4_epi64(qa, 1);
         q[r][2] = _mm512_castsi512_si256(qb);
         q[r][3] = _mm512_extracti64x4_epi64(qb, 1);
-        dw[r] = _mm256_cvtph_ps(_mm512_castsi512_si128(
-            _mm512_permutex2var_epi8(load_valid(blk[r], 0, valid), didx, load_valid(blk[r], 64, valid))));
+        dw[r] = _mm256_cvtph_ps(d);
     }
     UNROLL for (int t = 0; t < NT; t++)
         UNROLL for (int r = 0; r < R; r++) {
